@@ -1,0 +1,94 @@
+import { z } from 'zod';
+
+/**
+ * Model description (DESIGN 4.1): a small layer graph in the form PyTorch users think in.
+ * `name` is the tensor prefix in the checkpoint; `id` names a layer for `inputs` (default: the name,
+ * else `#index`), and `inputs` defaults to the previous layer so plain Sequential nets need none.
+ */
+const common = {
+  id: z.string().min(1).optional(),
+  inputs: z.array(z.string().min(1)).min(1).max(8).optional(),
+};
+const named = { ...common, name: z.string().min(1).max(256) };
+const positive = z.number().int().min(1).max(64);
+
+export const LinearLayer = z.strictObject({ type: z.literal('linear'), ...named, bias: z.boolean().default(true) });
+export const Conv2dLayer = z.strictObject({
+  type: z.literal('conv2d'),
+  ...named,
+  stride: positive.default(1),
+  padding: z.union([z.number().int().min(0).max(64), z.literal('same')]).default(0),
+  bias: z.boolean().default(true),
+});
+export const BatchNormLayer = z.strictObject({ type: z.literal('batchnorm'), ...named, eps: z.number().positive().max(1).default(1e-5) });
+/** On a conv feature map this normalises over (C,H,W) with a per-channel affine: GroupNorm(1, C). */
+export const LayerNormLayer = z.strictObject({ type: z.literal('layernorm'), ...named, eps: z.number().positive().max(1).default(1e-5) });
+export const ActivationLayer = z.strictObject({ type: z.enum(['relu', 'gelu', 'identity', 'flatten', 'globalavgpool']), ...common, name: z.string().optional() });
+export const PoolLayer = z.strictObject({
+  type: z.enum(['maxpool', 'avgpool']),
+  ...common,
+  name: z.string().optional(),
+  kernel: positive.default(2),
+  stride: positive.optional(),
+  padding: z.number().int().min(0).max(32).default(0),
+});
+export const AddLayer = z.strictObject({ type: z.literal('add'), ...common, name: z.string().optional(), inputs: z.array(z.string().min(1)).min(2).max(8) });
+
+export const Layer = z.discriminatedUnion('type', [LinearLayer, Conv2dLayer, BatchNormLayer, LayerNormLayer, ActivationLayer, PoolLayer, AddLayer]);
+export type Layer = z.infer<typeof Layer>;
+
+export const Layout = z.enum(['pytorch', 'tfjs']);
+export type Layout = z.infer<typeof Layout>;
+const InputShape = z.array(z.number().int().min(1).max(4096)).min(1).max(3);
+const Norm = z.enum(['none', 'bn', 'ln']);
+const Classes = z.number().int().min(2).max(100_000).default(10);
+
+export const GraphArchitecture = z.strictObject({
+  layout: Layout.default('pytorch'),
+  input: InputShape,
+  layers: z.array(Layer).min(1).max(4096),
+  /** id of the logits layer; default the last layer */
+  output: z.string().optional(),
+});
+
+export const MlpTemplate = z.strictObject({
+  template: z.literal('mlp'),
+  layout: Layout.default('pytorch'),
+  input: InputShape,
+  widths: z.array(z.number().int().min(1).max(65_536)).min(1).max(64),
+  classes: Classes,
+  norm: Norm.default('none'),
+});
+export const VggTemplate = z.strictObject({
+  template: z.literal('vgg'),
+  layout: Layout.default('pytorch'),
+  input: InputShape,
+  /** channel counts and 'M' for a 2x2 max-pool, as torchvision's cfgs */
+  config: z.array(z.union([z.number().int().min(1).max(8192), z.literal('M')])).min(1).max(64),
+  classes: Classes,
+  norm: Norm.default('none'),
+});
+export const Resnet20Template = z.strictObject({
+  template: z.literal('resnet20'),
+  layout: Layout.default('pytorch'),
+  input: InputShape,
+  width: z.number().positive().max(64).default(1),
+  /** blocks per stage: 3 is ResNet-20; smaller values give the same family at lower cost */
+  blocks: z.number().int().min(1).max(18).default(3),
+  classes: Classes,
+  norm: Norm.default('bn'),
+});
+export const Resnet18Template = z.strictObject({
+  template: z.literal('resnet18'),
+  layout: Layout.default('pytorch'),
+  input: InputShape.default([3, 224, 224]),
+  classes: Classes.default(1000),
+});
+
+export const Architecture = z.union([
+  GraphArchitecture,
+  z.discriminatedUnion('template', [MlpTemplate, VggTemplate, Resnet20Template, Resnet18Template]),
+]);
+export type Architecture = z.infer<typeof Architecture>;
+export type GraphArchitecture = z.infer<typeof GraphArchitecture>;
+export type TemplateArchitecture = Exclude<Architecture, GraphArchitecture>;

@@ -1,0 +1,4 @@
+export * from './architecture.ts';
+export * from './references.ts';
+export * from './mergeRequest.ts';
+export * from './report.ts';

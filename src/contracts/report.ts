@@ -1,0 +1,39 @@
+import { z } from 'zod';
+import { AlignmentMethod, Variant } from './mergeRequest.ts';
+
+export const Barrier = z.object({ mid: z.number(), max: z.number(), argmax: z.number() });
+export const VariantReport = z.object({
+  loss: z.array(z.number()),
+  accuracy: z.array(z.number()),
+  barrier: z.object({ loss: Barrier, accuracy: Barrier }),
+  /** repaired variant only: which correction produced it */
+  method: z.enum(['repair', 'reset']).optional(),
+});
+export const PermutationReport = z.object({ name: z.string(), size: z.number().int(), axes: z.array(z.string()) });
+export const SiteIssue = z.object({ site: z.string(), alpha: z.number(), code: z.string(), message: z.string() });
+
+export const Report = z.object({
+  alphas: z.array(z.number()),
+  variants: z.object({ naive: VariantReport, aligned: VariantReport.optional(), repaired: VariantReport.optional() }),
+  /** relative loss-barrier (max) reductions; null where the denominator barrier is not positive */
+  reduction: z.object({ alignment: z.number().nullable(), repair: z.number().nullable() }),
+  alignment: z.object({
+    method: AlignmentMethod,
+    strategy: z.enum(['first', 'mergemany']),
+    iterations: z.number().int(),
+    permutations: z.array(PermutationReport),
+    /** per model after the first: fraction of units each permutation left in place */
+    identityFraction: z.array(z.number()).optional(),
+  }),
+  timings: z.object({ load: z.number(), align: z.number(), repair: z.number(), sweep: z.number(), total: z.number() }),
+  backend: z.string(),
+  merged: z.object({ alpha: z.number(), variant: Variant }),
+  models: z.number().int(),
+  evaluation: z.object({ samples: z.number().int(), calibrationSamples: z.number().int() }),
+  unusedTensors: z.array(z.string()),
+  warnings: z.array(z.string()),
+  siteIssues: z.array(SiteIssue),
+});
+export type Report = z.infer<typeof Report>;
+export type VariantReport = z.infer<typeof VariantReport>;
+export type Barrier = z.infer<typeof Barrier>;
