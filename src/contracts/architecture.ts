@@ -12,13 +12,17 @@ const common = {
 const named = { ...common, name: z.string().min(1).max(256) };
 const positive = z.number().int().min(1).max(64);
 
-export const LinearLayer = z.strictObject({ type: z.literal('linear'), ...named, bias: z.boolean().default(true) });
+/** `out` and `kernel` are optional: read from the checkpoint, checked against it when given. */
+const outChannels = z.number().int().min(1).max(1_000_000).optional();
+export const LinearLayer = z.strictObject({ type: z.literal('linear'), ...named, bias: z.boolean().default(true), out: outChannels });
 export const Conv2dLayer = z.strictObject({
   type: z.literal('conv2d'),
   ...named,
   stride: positive.default(1),
   padding: z.union([z.number().int().min(0).max(64), z.literal('same')]).default(0),
   bias: z.boolean().default(true),
+  out: outChannels,
+  kernel: z.number().int().min(1).max(15).optional(),
 });
 export const BatchNormLayer = z.strictObject({ type: z.literal('batchnorm'), ...named, eps: z.number().positive().max(1).default(1e-5) });
 /** On a conv feature map this normalises over (C,H,W) with a per-channel affine: GroupNorm(1, C). */

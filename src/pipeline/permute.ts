@@ -1,0 +1,106 @@
+import type { PermAxis, PermSpec } from './permspec.ts';
+import type { FloatTensor, HostTensor, StateDict } from './tensor.ts';
+
+/**
+ * Permutations are arrays `perm` with the convention: permuted[i] = original[perm[i]] along the
+ * axis, i.e. channel i of the aligned model is channel perm[i] of the original.
+ */
+export type Perm = Int32Array;
+
+export const identityPerm = (n: number): Perm => Int32Array.from({ length: n }, (_, i) => i);
+
+export function invertPerm(p: Perm): Perm {
+  const inv = new Int32Array(p.length);
+  for (let i = 0; i < p.length; i++) inv[p[i]] = i;
+  return inv;
+}
+
+/** Spread a channel permutation over an axis holding `repeat` features per channel. */
+export function expandPerm(perm: Perm, repeat: number, channelMajor: boolean): Int32Array {
+  if (repeat === 1) return perm;
+  const c = perm.length;
+  const out = new Int32Array(c * repeat);
+  for (let i = 0; i < c; i++) {
+    for (let j = 0; j < repeat; j++) {
+      if (channelMajor) out[i * repeat + j] = perm[i] * repeat + j;
+      else out[j * c + i] = j * c + perm[i];
+    }
+  }
+  return out;
+}
+
+function strides(shape: readonly number[], axis: number): { outer: number; len: number; inner: number } {
+  let outer = 1;
+  let inner = 1;
+  for (let d = 0; d < axis; d++) outer *= shape[d];
+  for (let d = axis + 1; d < shape.length; d++) inner *= shape[d];
+  return { outer, len: shape[axis], inner };
+}
+
+/** Gather `data` along `axis` with an index map (out[.., i, ..] = in[.., index[i], ..]). */
+export function gatherAxis(data: Float32Array, shape: readonly number[], axis: number, index: Int32Array): Float32Array {
+  const { outer, len, inner } = strides(shape, axis);
+  if (index.length !== len) throw new Error(`permutation of length ${index.length} applied to an axis of length ${len}`);
+  const out = new Float32Array(data.length);
+  for (let o = 0; o < outer; o++) {
+    const base = o * len * inner;
+    if (inner === 1) {
+      for (let i = 0; i < len; i++) out[base + i] = data[base + index[i]];
+    } else {
+      for (let i = 0; i < len; i++) out.set(data.subarray(base + index[i] * inner, base + (index[i] + 1) * inner), base + i * inner);
+    }
+  }
+  return out;
+}
+
+/** Apply one permutation per space to every axis the spec lists; integer tensors pass through untouched. */
+export function applyPermutations(state: StateDict, spec: PermSpec, perms: readonly Perm[], skipSpace = -1): StateDict {
+  const byTensor = new Map<string, { axis: PermAxis; perm: Perm }[]>();
+  spec.spaces.forEach((space, s) => {
+    if (s === skipSpace) return;
+    for (const axis of space.axes) {
+      const list = byTensor.get(axis.tensor) ?? [];
+      list.push({ axis, perm: perms[s] });
+      byTensor.set(axis.tensor, list);
+    }
+  });
+  const out: StateDict = new Map();
+  for (const [name, t] of state) {
+    const moves = byTensor.get(name);
+    if (!moves || t.kind !== 'float') { out.set(name, t); continue; }
+    let data = t.data;
+    for (const { axis, perm } of moves) data = gatherAxis(data, t.shape, axis.axis, expandPerm(perm, axis.repeat, axis.channelMajor));
+    out.set(name, { ...t, data });
+  }
+  return out;
+}
+
+/**
+ * The [C, rest] matrix of a tensor with one permuted axis moved first (its `repeat` features per
+ * channel folded into the row). Two tensors viewed with the same axis have matching column orders,
+ * which is all weight matching needs.
+ */
+export function channelRows(t: FloatTensor, axis: PermAxis, channels: number): Float32Array {
+  const { outer, len, inner } = strides(t.shape, axis.axis);
+  const r = axis.repeat;
+  if (len !== channels * r) throw new Error(`tensor ${axis.tensor} axis ${axis.axis} has ${len} entries, expected ${channels} x ${r}`);
+  const rest = t.data.length / channels;
+  const out = new Float32Array(t.data.length);
+  const src = t.data;
+  for (let c = 0; c < channels; c++) {
+    let k = c * rest;
+    for (let o = 0; o < outer; o++) {
+      for (let j = 0; j < r; j++) {
+        const idx = axis.channelMajor ? c * r + j : j * channels + c;
+        const from = (o * len + idx) * inner;
+        if (inner === 1) out[k++] = src[from];
+        else { out.set(src.subarray(from, from + inner), k); k += inner; }
+      }
+    }
+  }
+  return out;
+}
+
+export function cloneState(state: StateDict): StateDict {
+  return new Map([...state].map(([k, t]): [string, HostTensor] => [k, t.kind === 'float' ? { ...t, data: t.data.slice() } : t]));
+}

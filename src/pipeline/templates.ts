@@ -1,0 +1,121 @@
+import type { GraphArchitecture, Layer, TemplateArchitecture } from '../contracts/index.ts';
+
+/**
+ * Templates expand to the plain layer graph (DESIGN 4.1). Names follow what the equivalent PyTorch
+ * module saves, so a state_dict of the matching nn.Module loads without renaming.
+ */
+type Norm = 'none' | 'bn' | 'ln';
+type LayerIn = Layer | Record<string, unknown>;
+
+function normLayer(norm: Norm, name: string): LayerIn[] {
+  if (norm === 'bn') return [{ type: 'batchnorm', name }];
+  if (norm === 'ln') return [{ type: 'layernorm', name }];
+  return [];
+}
+
+/** mlp: nn.Sequential(Flatten, Linear, [Norm], ReLU, ..., Linear) saved as layers.{index}. */
+function mlp(t: Extract<TemplateArchitecture, { template: 'mlp' }>): LayerIn[] {
+  const layers: LayerIn[] = [{ type: 'flatten' }];
+  let index = 1;
+  for (const width of t.widths) {
+    layers.push({ type: 'linear', name: `layers.${index++}`, out: width });
+    for (const l of normLayer(t.norm, `layers.${index}`)) { layers.push(l); index++; }
+    layers.push({ type: 'relu' }); index++;
+  }
+  layers.push({ type: 'linear', name: `layers.${index}`, out: t.classes });
+  return layers;
+}
+
+/** vgg: torchvision-style `features.{i}` (conv3x3 pad 1, [norm], relu, 'M' = maxpool 2) then flatten and `classifier`. */
+function vgg(t: Extract<TemplateArchitecture, { template: 'vgg' }>): LayerIn[] {
+  const layers: LayerIn[] = [];
+  let i = 0;
+  for (const c of t.config) {
+    if (c === 'M') { layers.push({ type: 'maxpool', kernel: 2, stride: 2 }); i++; continue; }
+    layers.push({ type: 'conv2d', name: `features.${i++}`, padding: 1, kernel: 3, out: c });
+    for (const l of normLayer(t.norm, `features.${i}`)) { layers.push(l); i++; }
+    layers.push({ type: 'relu' }); i++;
+  }
+  layers.push({ type: 'flatten' }, { type: 'linear', name: 'classifier', out: t.classes });
+  return layers;
+}
+
+/** The basic residual block of ResNet-20/18: conv-norm-relu-conv-norm, plus a projected or identity shortcut. */
+function basicBlock(prefix: string, input: string, channels: number, stride: number, project: boolean, norm: Norm, shortcutName: string): LayerIn[] {
+  const bias = norm !== 'bn';
+  const out: LayerIn[] = [
+    { type: 'conv2d', name: `${prefix}.conv1`, stride, padding: 1, kernel: 3, out: channels, bias, inputs: [input] },
+    ...normLayer(norm, `${prefix}.bn1`),
+    { type: 'relu' },
+    { type: 'conv2d', name: `${prefix}.conv2`, padding: 1, kernel: 3, out: channels, bias },
+    ...normLayer(norm, `${prefix}.bn2`),
+  ];
+  const mainId = `${prefix}.main`;
+  (out[out.length - 1] as Record<string, unknown>).id = mainId;
+  let skip = input;
+  if (project) {
+    out.push({ type: 'conv2d', name: `${prefix}.${shortcutName}.0`, stride, padding: 0, kernel: 1, out: channels, bias, inputs: [input] });
+    if (norm !== 'none') out.push(...normLayer(norm, `${prefix}.${shortcutName}.1`));
+    skip = `${prefix}.skip`;
+    (out[out.length - 1] as Record<string, unknown>).id = skip;
+  }
+  out.push({ type: 'add', id: `${prefix}.add`, inputs: [mainId, skip] }, { type: 'relu', id: `${prefix}.out` });
+  return out;
+}
+
+/** resnet20 (He et al. CIFAR ResNet, width multiplier, projection shortcuts). */
+function resnet20(t: Extract<TemplateArchitecture, { template: 'resnet20' }>): LayerIn[] {
+  const w = (c: number) => Math.max(1, Math.round(c * t.width));
+  const layers: LayerIn[] = [
+    { type: 'conv2d', name: 'conv1', padding: 1, kernel: 3, out: w(16), bias: t.norm !== 'bn' },
+    ...normLayer(t.norm, 'bn1'),
+    { type: 'relu', id: 'stem' },
+  ];
+  let prev = 'stem';
+  let inC = w(16);
+  [16, 32, 64].forEach((c, stage) => {
+    for (let b = 0; b < t.blocks; b++) {
+      const stride = stage > 0 && b === 0 ? 2 : 1;
+      const project = stride !== 1 || inC !== w(c);
+      const prefix = `layer${stage + 1}.${b}`;
+      layers.push(...basicBlock(prefix, prev, w(c), stride, project, t.norm, 'shortcut'));
+      prev = `${prefix}.out`;
+      inC = w(c);
+    }
+  });
+  layers.push({ type: 'globalavgpool' }, { type: 'linear', name: 'linear', out: t.classes });
+  return layers;
+}
+
+/** resnet18 with torchvision's names (conv1, bn1, layerN.M.convK/bnK, downsample.0/1, fc). */
+function resnet18(t: Extract<TemplateArchitecture, { template: 'resnet18' }>): LayerIn[] {
+  const layers: LayerIn[] = [
+    { type: 'conv2d', name: 'conv1', stride: 2, padding: 3, kernel: 7, out: 64, bias: false },
+    { type: 'batchnorm', name: 'bn1' },
+    { type: 'relu' },
+    { type: 'maxpool', kernel: 3, stride: 2, padding: 1, id: 'stem' },
+  ];
+  let prev = 'stem';
+  [64, 128, 256, 512].forEach((c, stage) => {
+    for (let b = 0; b < 2; b++) {
+      const stride = stage > 0 && b === 0 ? 2 : 1;
+      const prefix = `layer${stage + 1}.${b}`;
+      layers.push(...basicBlock(prefix, prev, c, stride, stage > 0 && b === 0, 'bn', 'downsample'));
+      prev = `${prefix}.out`;
+    }
+  });
+  layers.push({ type: 'globalavgpool' }, { type: 'linear', name: 'fc', out: t.classes });
+  return layers;
+}
+
+/** The layer-graph form of any architecture (graphs pass through). Not yet validated against a checkpoint. */
+export function expandTemplate(arch: TemplateArchitecture | GraphArchitecture): { layout: GraphArchitecture['layout']; input: number[]; layers: LayerIn[]; output?: string } {
+  if (!('template' in arch)) return arch;
+  switch (arch.template) {
+    case 'mlp': return { layout: arch.layout, input: arch.input, layers: mlp(arch) };
+    case 'vgg': return { layout: arch.layout, input: arch.input, layers: vgg(arch) };
+    case 'resnet20': return { layout: arch.layout, input: arch.input, layers: resnet20(arch) };
+    case 'resnet18': return { layout: arch.layout, input: arch.input, layers: resnet18(arch) };
+  }
+}
+
