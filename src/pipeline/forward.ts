@@ -198,3 +198,24 @@ export function lossAndCorrect(logits: tf.Tensor, labels: Int32Array): { lossSum
     return { lossSum: -l, correct: c };
   });
 }
+
+/** Read an engine model back into a checkpoint in its own layout (the inverse of loadModel). */
+export function exportState(model: EngineModel, template: StateDict): StateDict {
+  const out: StateDict = new Map(template);
+  for (const node of model.graph.nodes) {
+    for (const [role, name] of Object.entries(node.params)) {
+      if (role === 'count') continue;
+      const t = model.tensors.get(name)!;
+      let data = t.dataSync() as Float32Array;
+      let shape = t.shape;
+      if (role === 'weight' && model.graph.layout === 'pytorch') {
+        // engine layout back to PyTorch: linear [in,out] -> [out,in], conv [kh,kw,in,out] -> [out,in,kh,kw]
+        const order = node.layer.type === 'linear' ? [1, 0] : [3, 2, 0, 1];
+        data = transposeHost(data, shape, order);
+        shape = order.map((d) => t.shape[d]);
+      }
+      out.set(name, { kind: 'float', dtype: 'F32', shape, data: Float32Array.from(data) });
+    }
+  }
+  return out;
+}

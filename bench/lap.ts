@@ -1,0 +1,166 @@
+/**
+ * Assignment-solver timings: `npx tsx bench/lap.ts [--sizes 256,512,...] [--kinds uniform,wm] [--reps N] [--write DIR]`.
+ *
+ * Two kinds of dense n x n matrices, generated from a seeded PRNG so every run solves the same problems:
+ *   uniform  costs uniform in [0, 1), minimised (the classic hard case);
+ *   wm       weight-matching-like: W_a · W_b^T, maximised, where W_a is n x 512 of N(0, 1) and W_b is a
+ *            row-permuted copy of W_a plus N(0, 1) noise (what a Git Re-Basin layer looks like).
+ * Prints the median wall time of several solves (fewer at large n) and the optimal total. Figures only:
+ * nothing here asserts a time.
+ *
+ * --write DIR also saves each matrix as DIR/<kind>_<n>.f64 (raw little-endian Float64, row-major) and the
+ * results as DIR/results.json, for a side-by-side run of SciPy on the same matrices: bench/lap-scipy.py.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { assignmentScore, linearSumAssignment } from '../src/pipeline/lap.ts';
+
+export const WM_WIDTH = 512;
+
+/** mulberry32: a small, fast, seeded 32-bit PRNG; returns floats in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Standard normal samples (Box-Muller) from a uniform source. */
+export function gaussian(rand: () => number): () => number {
+  let spare = NaN;
+  return () => {
+    if (spare === spare) {
+      const z = spare;
+      spare = NaN;
+      return z;
+    }
+    const u = 1 - rand(); // (0, 1]
+    const r = Math.sqrt(-2 * Math.log(u));
+    const t = 2 * Math.PI * rand();
+    spare = r * Math.sin(t);
+    return r * Math.cos(t);
+  };
+}
+
+/** n x n costs uniform in [0, 1). */
+export function uniformCosts(n: number, seed: number): Float64Array {
+  const rand = mulberry32(seed);
+  const c = new Float64Array(n * n);
+  for (let k = 0; k < c.length; k++) c[k] = rand();
+  return c;
+}
+
+/** W_a · W_b^T (n x n) with W_b[sigma[i]] = W_a[i] + noise; returns the matrix and sigma. */
+export function weightMatchingCosts(n: number, seed: number, width = WM_WIDTH, noise = 1): { cost: Float64Array; sigma: Int32Array } {
+  const rand = mulberry32(seed);
+  const gauss = gaussian(rand);
+  const a = new Float64Array(n * width);
+  for (let k = 0; k < a.length; k++) a[k] = gauss();
+  // sigma: a seeded Fisher-Yates shuffle
+  const sigma = new Int32Array(n);
+  for (let i = 0; i < n; i++) sigma[i] = i;
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    const t = sigma[i];
+    sigma[i] = sigma[j];
+    sigma[j] = t;
+  }
+  const b = new Float64Array(n * width);
+  for (let i = 0; i < n; i++) {
+    const ao = i * width;
+    const bo = sigma[i] * width;
+    for (let k = 0; k < width; k++) b[bo + k] = a[ao + k] + noise * gauss();
+  }
+  // cost[i][j] = <a_i, b_j>: both rows contiguous
+  const cost = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    const ao = i * width;
+    for (let j = 0; j < n; j++) {
+      const bo = j * width;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let k = 0; k < width; k += 4) {
+        s0 += a[ao + k] * b[bo + k];
+        s1 += a[ao + k + 1] * b[bo + k + 1];
+        s2 += a[ao + k + 2] * b[bo + k + 2];
+        s3 += a[ao + k + 3] * b[bo + k + 3];
+      }
+      cost[i * n + j] = s0 + s1 + s2 + s3;
+    }
+  }
+  return { cost, sigma };
+}
+
+export const KINDS = ['uniform', 'wm'] as const;
+export type Kind = (typeof KINDS)[number];
+
+/** The benchmark's instance of a kind at size n (seed derived from n, so sizes are independent). */
+export function benchInstance(kind: Kind, n: number): { cost: Float64Array; maximize: boolean } {
+  if (kind === 'uniform') return { cost: uniformCosts(n, 0x5eed0000 + n), maximize: false };
+  return { cost: weightMatchingCosts(n, 0x3a7c0000 + n).cost, maximize: true };
+}
+
+export function defaultReps(n: number): number {
+  return n <= 512 ? 9 : n <= 1024 ? 7 : n <= 2048 ? 5 : 3;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((p, q) => p - q);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+}
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+function main(): void {
+  const sizes = (arg('sizes') ?? '256,512,1024,2048,4096').split(',').map(Number);
+  const kinds = (arg('kinds') ?? KINDS.join(',')).split(',') as Kind[];
+  const repsArg = arg('reps');
+  const writeDir = arg('write');
+  if (writeDir) mkdirSync(writeDir, { recursive: true });
+  const results: { kind: Kind; n: number; maximize: boolean; file: string; times: number[]; median: number; total: number }[] = [];
+  for (const k of kinds) if (!KINDS.includes(k)) throw new Error(`unknown kind ${k}; use ${KINDS.join(',')}`);
+
+  // Warm the JIT on small problems of both kinds so the first timed size is not penalised.
+  for (let r = 0; r < 20; r++) {
+    linearSumAssignment(uniformCosts(128, r), 128, 128);
+    linearSumAssignment(weightMatchingCosts(128, r, 64).cost, 128, 128, { maximize: true });
+  }
+
+  console.log(`linearSumAssignment, median wall time per solve (node ${process.version})`);
+  console.log(`${'kind'.padEnd(8)} ${'n'.padStart(5)} ${'reps'.padStart(4)} ${'median s'.padStart(9)} ${'min s'.padStart(8)}  optimal total`);
+  for (const kind of kinds) {
+    for (const n of sizes) {
+      const { cost, maximize } = benchInstance(kind, n);
+      const file = `${kind}_${n}.f64`;
+      if (writeDir) writeFileSync(join(writeDir, file), new Uint8Array(cost.buffer, cost.byteOffset, cost.byteLength));
+      const reps = repsArg ? Number(repsArg) : defaultReps(n);
+      const times: number[] = [];
+      let total = NaN;
+      for (let r = 0; r < reps; r++) {
+        const t0 = process.hrtime.bigint();
+        const x = linearSumAssignment(cost, n, n, { maximize });
+        times.push(Number(process.hrtime.bigint() - t0) / 1e9);
+        total = assignmentScore(cost, n, n, x);
+      }
+      results.push({ kind, n, maximize, file, times, median: median(times), total });
+      console.log(
+        `${kind.padEnd(8)} ${String(n).padStart(5)} ${String(reps).padStart(4)} ${median(times).toFixed(4).padStart(9)} ` +
+          `${Math.min(...times).toFixed(4).padStart(8)}  ${total.toPrecision(15)}`,
+      );
+    }
+  }
+  if (writeDir) {
+    writeFileSync(join(writeDir, 'results.json'), JSON.stringify({ node: process.version, results }, null, 1));
+    console.log(`matrices and results.json written to ${writeDir}`);
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) main();

@@ -1,0 +1,70 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Dataset } from './datasets.ts';
+import { forward, loadModel } from './forward.ts';
+import type { ModelGraph } from './graph.ts';
+import { linearSumAssignment } from './lap.ts';
+import { forEachBatch } from './passes.ts';
+import type { Perm } from './permute.ts';
+import type { PermSpec } from './permspec.ts';
+import { CrossCorrelation } from './stats.ts';
+import type { StateDict } from './tensor.ts';
+
+/**
+ * Which node outputs represent each space: its post-activation outputs (relu/gelu), which for a
+ * residual stream are the block outputs; failing those, the `add`s; failing those, its last node.
+ */
+export function activationTaps(graph: ModelGraph, spec: PermSpec): string[][] {
+  return spec.spaces.map((space) => {
+    const types = (t: string[]) => space.nodes.filter((id) => t.includes(graph.byId.get(id)!.layer.type));
+    const act = types(['relu', 'gelu']);
+    if (act.length) return act;
+    const adds = types(['add']);
+    return adds.length ? adds : space.nodes.slice(-1);
+  });
+}
+
+/**
+ * Activation matching: per space, the assignment maximising the summed Pearson correlation between
+ * the target's and the source's channel activations on calibration data (conv maps over N*H*W).
+ */
+export function activationMatching(graph: ModelGraph, spec: PermSpec, target: StateDict, source: StateDict, data: Dataset, batchSize: number, signal?: AbortSignal): { perms: Perm[]; iterations: number } {
+  const taps = activationTaps(graph, spec);
+  const tapNodes = new Set(taps.flat());
+  const acc = new Map<string, CrossCorrelation>();
+  for (const id of tapNodes) acc.set(id, new CrossCorrelation(graph.byId.get(id)!.shape[0]));
+  const a = loadModel(graph, target);
+  const b = loadModel(graph, source);
+  try {
+    forEachBatch(graph, data, batchSize, (x) => {
+      const kept = new Map<string, tf.Tensor2D>();
+      const keep = (node: { id: string }, y: tf.Tensor) => kept.set(node.id, tf.keep(tf.reshape(y, [-1, y.shape[y.rank - 1]!])) as tf.Tensor2D);
+      forward(a, x, { tapNodes, tap: keep }).dispose();
+      const fromA = new Map(kept);
+      kept.clear();
+      forward(b, x, { tapNodes, tap: keep }).dispose();
+      for (const id of tapNodes) {
+        const ya = fromA.get(id)!;
+        const yb = kept.get(id)!;
+        const sums = tf.tidy(() => [
+          tf.sum(ya, 0), tf.sum(yb, 0), tf.sum(tf.square(ya), 0), tf.sum(tf.square(yb), 0), tf.matMul(ya, yb, true, false),
+        ].map((t) => t.dataSync()));
+        acc.get(id)!.addBatch(ya.shape[0], sums[0], sums[1], sums[2], sums[3], sums[4]);
+        ya.dispose();
+        yb.dispose();
+      }
+    }, signal);
+  } finally {
+    a.dispose();
+    b.dispose();
+  }
+  const perms = spec.spaces.map((space, s) => {
+    const n = space.size;
+    const total = new Float64Array(n * n);
+    for (const id of taps[s]) {
+      const corr = acc.get(id)!.correlation();
+      for (let k = 0; k < total.length; k++) total[k] += corr[k];
+    }
+    return linearSumAssignment(total, n, n, { maximize: true });
+  });
+  return { perms, iterations: 1 };
+}

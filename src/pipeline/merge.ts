@@ -1,0 +1,160 @@
+import type { LocalMergeRequest, Report, Variant, VariantReport } from '../contracts/index.ts';
+import { alphaGrid, barrier, reduction } from './barrier.ts';
+import type { Dataset } from './datasets.ts';
+import { MergeError } from './errors.ts';
+import type { ModelGraph } from './graph.ts';
+import { lerpStates, meanStates } from './interpolate.ts';
+import { alignmentMethods } from './methods/alignment.ts';
+import { correctionMethods, type Correction } from './methods/correction.ts';
+import { evaluate, type Evaluation } from './passes.ts';
+import { describeAxis, inferPermutationSpec } from './permspec.ts';
+import type { SiteIssue } from './repair.ts';
+import type { StateDict } from './tensor.ts';
+
+export type MergeOptions = Pick<LocalMergeRequest, 'alignment' | 'repair' | 'sweep' | 'output' | 'compute'>;
+export type Stage = 'align' | 'repair' | 'sweep' | 'output';
+
+export interface MergeInputs {
+  graph: ModelGraph;
+  models: StateDict[];
+  evaluation: Dataset;
+  calibration: Dataset;
+  options: MergeOptions;
+  backend: string;
+  unusedTensors?: string[];
+  warnings?: string[];
+  /** seconds spent loading before the engine ran, for the report */
+  loadSeconds?: number;
+  onProgress?: (stage: Stage, fraction: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface MergeResult { merged: StateDict; report: Report }
+
+const now = () => performance.now() / 1000;
+
+/** What `repair.method` means for this net: auto picks RESET for BatchNorm nets, REPAIR otherwise. */
+export function resolveCorrection(method: MergeOptions['repair']['method'], graph: ModelGraph): 'repair' | 'reset' | 'none' {
+  if (method === 'auto') return graph.hasBatchNorm ? 'reset' : 'repair';
+  if (method === 'reset' && !graph.hasBatchNorm) throw new MergeError('reset_requires_batchnorm', 'repair.method "reset" re-estimates BatchNorm statistics, and this net has no BatchNorm layer; use "repair"');
+  return method;
+}
+
+/**
+ * The whole merge: align every model to the first, sweep alpha for naive / aligned / corrected
+ * interpolations, compute barriers, and return the merged weights with the report (DESIGN 4.3-4.5).
+ * For N > 2 models the path runs from model 0 (alpha 0) to the mean of the others (alpha 1).
+ */
+export function runMerge(inputs: MergeInputs): MergeResult {
+  const t0 = now();
+  const { graph, models, evaluation, calibration, options, signal } = inputs;
+  if (models.length < 2) throw new MergeError('too_few_models', 'a merge needs at least two models');
+  const progress = inputs.onProgress ?? (() => {});
+  const spec = inferPermutationSpec(graph);
+  const correction = resolveCorrection(options.repair.method, graph);
+  const batchSize = options.compute.batchSize;
+  const method = options.alignment.method;
+
+  progress('align', 0);
+  const tAlign = now();
+  const alignment = alignmentMethods[method].align({
+    graph, spec, models, calibration, batchSize, signal,
+    seed: options.alignment.seed, maxIterations: options.alignment.maxIterations, strategy: options.alignment.strategy,
+    progress: (f) => progress('align', f),
+  });
+  const alignSeconds = now() - tAlign;
+
+  const naiveEnds: [StateDict, StateDict] = [models[0], meanStates(models.slice(1))];
+  const alignedEnds: [StateDict, StateDict] = [alignment.aligned[0], meanStates(alignment.aligned.slice(1))];
+  const tRepair = now();
+  progress('repair', 0);
+  let corrector: Correction | undefined;
+  if (correction !== 'none') {
+    corrector = correctionMethods[correction].prepare({
+      graph, spec, calibration, batchSize, signal, logits: options.repair.logits,
+      sides: [[alignment.aligned[0]], alignment.aligned.slice(1)],
+    });
+  }
+  let repairSeconds = now() - tRepair;
+  let repairInSweep = 0;
+
+  const alphas = alphaGrid(options.sweep.points);
+  const hasAligned = method !== 'none';
+  const curves: Partial<Record<Variant, Evaluation[]>> = { naive: [] };
+  if (hasAligned) curves.aligned = [];
+  if (corrector) curves.repaired = [];
+  const siteIssues: (SiteIssue & { alpha: number })[] = [];
+  const tSweep = now();
+  const corrected = (alpha: number): StateDict => {
+    const t = now();
+    const r = corrector!.apply(lerpStates(alignedEnds[0], alignedEnds[1], alpha), alpha);
+    repairSeconds += now() - t;
+    repairInSweep += now() - t;
+    siteIssues.push(...r.issues.map((i) => ({ ...i, alpha })));
+    return r.state;
+  };
+  const steps = alphas.length * Object.keys(curves).length;
+  let done = 0;
+  const step = () => progress('sweep', ++done / steps);
+  progress('sweep', 0);
+  for (const alpha of alphas) {
+    curves.naive!.push(evaluate(graph, lerpStates(naiveEnds[0], naiveEnds[1], alpha), evaluation, batchSize, signal)); step();
+    if (curves.aligned) { curves.aligned.push(evaluate(graph, lerpStates(alignedEnds[0], alignedEnds[1], alpha), evaluation, batchSize, signal)); step(); }
+    if (curves.repaired) { curves.repaired.push(evaluate(graph, corrected(alpha), evaluation, batchSize, signal)); step(); }
+  }
+  // the sweep's figure is evaluation alone; REPAIR/RESET passes inside it count under repair
+  const sweepSeconds = now() - tSweep - repairInSweep;
+
+  const variantReport = (evals: Evaluation[], correctionMethod?: 'repair' | 'reset'): VariantReport => {
+    const loss = evals.map((e) => e.loss);
+    const accuracy = evals.map((e) => e.accuracy);
+    return { loss, accuracy, barrier: { loss: barrier(alphas, loss), accuracy: barrier(alphas, accuracy, true) }, ...(correctionMethod ? { method: correctionMethod } : {}) };
+  };
+  const variants: Report['variants'] = { naive: variantReport(curves.naive!) };
+  if (curves.aligned) variants.aligned = variantReport(curves.aligned);
+  if (curves.repaired) variants.repaired = variantReport(curves.repaired, correction as 'repair' | 'reset');
+  const alignedOrNaive = variants.aligned ?? variants.naive;
+
+  const outputAlpha = options.output.alpha ?? (models.length === 2 ? 0.5 : (models.length - 1) / models.length);
+  const outputVariant: Variant = options.output.variant ?? (variants.repaired ? 'repaired' : variants.aligned ? 'aligned' : 'naive');
+  if (!curves[outputVariant]) throw new MergeError('variant_not_computed', `output.variant "${outputVariant}" is not computed by this request (alignment.method "${method}", repair.method "${options.repair.method}")`);
+  progress('output', 0);
+  const merged = outputVariant === 'naive' ? lerpStates(naiveEnds[0], naiveEnds[1], outputAlpha)
+    : outputVariant === 'aligned' ? lerpStates(alignedEnds[0], alignedEnds[1], outputAlpha)
+    : corrected(outputAlpha);
+  for (const t of merged.values()) {
+    if (t.kind === 'float' && !t.data.every(Number.isFinite)) throw new MergeError('non_finite_result', 'the merged weights contain NaN or infinite values');
+  }
+  progress('output', 1);
+
+  const identityFraction = alignment.perms.slice(1).map((ps) => {
+    let same = 0, total = 0;
+    for (const p of ps) { total += p.length; p.forEach((v, i) => { if (v === i) same++; }); }
+    return total ? same / total : 1;
+  });
+  const loadSeconds = inputs.loadSeconds ?? 0;
+  const report: Report = {
+    alphas,
+    variants,
+    reduction: {
+      alignment: variants.aligned ? reduction(variants.naive.barrier.loss.max, variants.aligned.barrier.loss.max) : null,
+      repair: variants.repaired ? reduction(alignedOrNaive.barrier.loss.max, variants.repaired.barrier.loss.max) : null,
+    },
+    alignment: {
+      method,
+      strategy: options.alignment.strategy,
+      iterations: alignment.iterations,
+      permutations: spec.spaces.map((s) => ({ name: s.name, size: s.size, axes: s.axes.map(describeAxis) })),
+      identityFraction,
+    },
+    timings: { load: loadSeconds, align: alignSeconds, repair: repairSeconds, sweep: sweepSeconds, total: loadSeconds + now() - t0 },
+    backend: inputs.backend,
+    merged: { alpha: outputAlpha, variant: outputVariant },
+    models: models.length,
+    evaluation: { samples: evaluation.n, calibrationSamples: calibration.n },
+    unusedTensors: inputs.unusedTensors ?? [],
+    warnings: inputs.warnings ?? [],
+    siteIssues,
+  };
+  return { merged, report };
+}

@@ -1,0 +1,102 @@
+import type { AlignmentMethod } from '../../contracts/index.ts';
+import { activationMatching } from '../activationMatching.ts';
+import type { Dataset } from '../datasets.ts';
+import { MergeError } from '../errors.ts';
+import type { ModelGraph } from '../graph.ts';
+import { meanStates } from '../interpolate.ts';
+import { applyPermutations, identityPerm, type Perm } from '../permute.ts';
+import type { PermSpec } from '../permspec.ts';
+import type { StateDict } from '../tensor.ts';
+import { weightMatching } from '../weightMatching.ts';
+
+export interface AlignContext {
+  graph: ModelGraph;
+  spec: PermSpec;
+  models: readonly StateDict[];
+  calibration: Dataset;
+  batchSize: number;
+  seed: number;
+  maxIterations: number;
+  strategy: 'first' | 'mergemany';
+  signal?: AbortSignal;
+  /** fraction of the alignment done */
+  progress: (fraction: number) => void;
+}
+export interface Alignment {
+  /** every model in the first model's basis (the first unchanged) */
+  aligned: StateDict[];
+  /** per model, one permutation per space */
+  perms: Perm[][];
+  iterations: number;
+}
+
+/** One module per method behind one interface, chosen by name (as mergekit does for merge methods). */
+export interface AlignmentMethodImpl {
+  readonly needsData: boolean;
+  align(ctx: AlignContext): Alignment;
+}
+
+const identities = (spec: PermSpec) => spec.spaces.map((s) => identityPerm(s.size));
+
+/** Align each model to the first, one pairwise problem at a time. */
+function toFirst(ctx: AlignContext, solve: (target: StateDict, source: StateDict) => { perms: Perm[]; iterations: number }): Alignment {
+  const [first, ...rest] = ctx.models;
+  const perms: Perm[][] = [identities(ctx.spec)];
+  const aligned = [first];
+  let iterations = 0;
+  rest.forEach((model, i) => {
+    const r = solve(first, model);
+    perms.push(r.perms);
+    aligned.push(applyPermutations(model, ctx.spec, r.perms));
+    iterations = Math.max(iterations, r.iterations);
+    ctx.progress((i + 1) / rest.length);
+  });
+  return { aligned, perms, iterations };
+}
+
+/** MergeMany: repeatedly align each model (from its original weights) to the mean of the others. */
+function mergeMany(ctx: AlignContext): Alignment {
+  const n = ctx.models.length;
+  const perms = ctx.models.map(() => identities(ctx.spec));
+  const aligned = [...ctx.models];
+  let rounds = 0;
+  for (let round = 0; round < ctx.maxIterations; round++) {
+    rounds = round + 1;
+    let changed = false;
+    for (let i = 0; i < n; i++) {
+      const others = meanStates(aligned.filter((_, j) => j !== i));
+      const r = weightMatching(ctx.spec, others, ctx.models[i], { seed: ctx.seed + round * n + i, maxIterations: ctx.maxIterations, initial: perms[i], signal: ctx.signal });
+      if (r.perms.some((p, s) => p.some((v, k) => v !== perms[i][s][k]))) changed = true;
+      perms[i] = r.perms;
+      aligned[i] = applyPermutations(ctx.models[i], ctx.spec, r.perms);
+    }
+    ctx.progress(Math.min(1, (round + 1) / 10));
+    if (!changed) break;
+  }
+  // express everything in the first model's basis so the sweep starts at an unchanged model 0
+  const back = perms[0].map((p) => { const inv = new Int32Array(p.length); p.forEach((v, k) => { inv[v] = k; }); return inv; });
+  const rebased = perms.map((ps) => ps.map((p, s) => Int32Array.from(back[s], (k) => p[k])));
+  return { aligned: ctx.models.map((m, i) => (i === 0 ? m : applyPermutations(m, ctx.spec, rebased[i]))), perms: rebased, iterations: rounds };
+}
+
+export const alignmentMethods: Record<AlignmentMethod, AlignmentMethodImpl> = {
+  none: {
+    needsData: false,
+    align: (ctx) => ({ aligned: [...ctx.models], perms: ctx.models.map(() => identities(ctx.spec)), iterations: 0 }),
+  },
+  weight: {
+    needsData: false,
+    align: (ctx) => (ctx.strategy === 'mergemany' && ctx.models.length > 2
+      ? mergeMany(ctx)
+      : toFirst(ctx, (t, s) => weightMatching(ctx.spec, t, s, { seed: ctx.seed, maxIterations: ctx.maxIterations, signal: ctx.signal }))),
+  },
+  activation: {
+    needsData: true,
+    align: (ctx) => {
+      if (ctx.strategy === 'mergemany' && ctx.models.length > 2) {
+        throw new MergeError('unsupported_combination', 'alignment.strategy "mergemany" needs alignment.method "weight"');
+      }
+      return toFirst(ctx, (t, s) => activationMatching(ctx.graph, ctx.spec, t, s, ctx.calibration, ctx.batchSize, ctx.signal));
+    },
+  },
+};

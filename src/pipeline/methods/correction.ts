@@ -1,0 +1,52 @@
+import type { Dataset } from '../datasets.ts';
+import type { ModelGraph } from '../graph.ts';
+import type { PermSpec } from '../permspec.ts';
+import { interpolateTargets, repairSites, repairState, resetBatchNorm, siteStatistics, type SiteIssue, type SiteTargets } from '../repair.ts';
+import type { StateDict } from '../tensor.ts';
+
+export interface CorrectionContext {
+  graph: ModelGraph;
+  spec: PermSpec;
+  /** the sweep's two ends as parent groups: [model 0], [aligned models 1..N-1] */
+  sides: [readonly StateDict[], readonly StateDict[]];
+  calibration: Dataset;
+  batchSize: number;
+  logits: boolean;
+  signal?: AbortSignal;
+}
+/** Prepared once per merge (parent statistics), then applied at each alpha. */
+export interface Correction {
+  apply(merged: StateDict, alpha: number): { state: StateDict; issues: SiteIssue[] };
+}
+export interface CorrectionMethodImpl {
+  prepare(ctx: CorrectionContext): Correction;
+}
+
+function averageTargets(list: Map<string, SiteTargets>[]): Map<string, SiteTargets> {
+  if (list.length === 1) return list[0];
+  const out = new Map<string, SiteTargets>();
+  for (const id of list[0].keys()) {
+    const mean = new Float64Array(list[0].get(id)!.mean.length);
+    const std = new Float64Array(mean.length);
+    for (const m of list) m.get(id)!.mean.forEach((v, c) => { mean[c] += v / list.length; });
+    for (const m of list) m.get(id)!.std.forEach((v, c) => { std[c] += v / list.length; });
+    out.set(id, { mean, std });
+  }
+  return out;
+}
+
+export const correctionMethods: Record<'repair' | 'reset', CorrectionMethodImpl> = {
+  repair: {
+    prepare(ctx) {
+      const sites = repairSites(ctx.graph, ctx.spec, { logits: ctx.logits });
+      const stats = (side: readonly StateDict[]) => averageTargets(side.map((s) => siteStatistics(ctx.graph, s, sites, ctx.calibration, ctx.batchSize, ctx.signal)));
+      const [a, b] = [stats(ctx.sides[0]), stats(ctx.sides[1])];
+      return { apply: (merged, alpha) => repairState(ctx.graph, merged, interpolateTargets(a, b, alpha), ctx.calibration, ctx.batchSize, ctx.signal) };
+    },
+  },
+  reset: {
+    prepare(ctx) {
+      return { apply: (merged) => resetBatchNorm(ctx.graph, merged, ctx.calibration, ctx.batchSize, ctx.signal) };
+    },
+  },
+};

@@ -1,0 +1,91 @@
+import type { DatasetRef, LocalMergeRequest } from '../contracts/index.ts';
+import { datasetFromTensors, loadBuiltin, subset, type Dataset } from './datasets.ts';
+import { MergeError } from './errors.ts';
+import { buildGraph, ModelError, unusedTensors, type ModelGraph, type TensorShapes } from './graph.ts';
+import { alignmentMethods } from './methods/alignment.ts';
+import { resolveCorrection } from './merge.ts';
+import { readHeader, readSafetensors, type ByteSource } from './safetensors.ts';
+import type { StateDict } from './tensor.ts';
+import { numel } from './tensor.ts';
+
+/** How the caller reaches a reference: the CLI opens files, the runner S3 objects. */
+export type OpenSource = (ref: Exclude<DatasetRef, { builtin: string }> | LocalMergeRequest['models'][number], what: string) => Promise<ByteSource>;
+
+export interface PreparedMerge {
+  graph: ModelGraph;
+  models: StateDict[];
+  evaluation: Dataset;
+  calibration: Dataset;
+  unusedTensors: string[];
+  warnings: string[];
+}
+
+const CALIBRATION_DEFAULT_LIMIT = 5000;
+
+async function loadModel(open: OpenSource, ref: LocalMergeRequest['models'][number], index: number, architecture: unknown): Promise<{ graph: ModelGraph; state: StateDict; unused: string[] }> {
+  const src = await open(ref, `models.${index}`);
+  try {
+    const header = await readHeader(src);
+    const shapes: TensorShapes = new Map([...header.entries].map(([k, e]) => [k, { shape: e.shape, kind: /^F|^BF/.test(e.dtype) ? 'float' as const : 'int' as const }]));
+    let graph: ModelGraph;
+    try {
+      graph = buildGraph(architecture, shapes);
+    } catch (e) {
+      if (e instanceof ModelError) throw new ModelError(e.code, `models.${index}: ${e.message}`);
+      throw e;
+    }
+    // only what the graph reads: unused tensors are listed, never loaded
+    const names = [...graph.expected].filter(([k, v]) => !v.optional || shapes.has(k)).map(([k]) => k);
+    const { tensors } = await readSafetensors(src, names);
+    return { graph, state: tensors, unused: unusedTensors(graph, shapes) };
+  } finally {
+    await src.close?.();
+  }
+}
+
+async function loadDataset(open: OpenSource, ref: DatasetRef, what: string, graph: ModelGraph): Promise<Dataset> {
+  let ds: Dataset;
+  if ('builtin' in ref) {
+    ds = await loadBuiltin(ref.builtin, ref.split, ref.limit);
+  } else {
+    const src = await open(ref, what);
+    try {
+      const { tensors } = await readSafetensors(src, ['x', 'y']);
+      ds = datasetFromTensors(tensors.get('x')!, tensors.get('y')!, what);
+    } finally {
+      await src.close?.();
+    }
+    if (ref.limit !== undefined) ds = subset(ds, ref.limit);
+  }
+  const need = numel(graph.input);
+  if (numel(ds.sampleShape) !== need) {
+    throw new MergeError('dataset_shape_mismatch', `${what}: samples have shape [${ds.sampleShape.join(', ')}] (${numel(ds.sampleShape)} values); the architecture's input needs ${need}`);
+  }
+  return ds;
+}
+
+/** Resolve a validated request into engine inputs: graphs checked against every checkpoint, data loaded. */
+export async function prepareMerge(request: LocalMergeRequest, open: OpenSource): Promise<PreparedMerge> {
+  const loaded = [];
+  for (const [i, ref] of request.models.entries()) loaded.push(await loadModel(open, ref, i, request.architecture));
+  const graph = loaded[0].graph;
+  const warnings: string[] = [];
+  const evaluation = await loadDataset(open, request.data.evaluation, 'data.evaluation', graph);
+  const correction = resolveCorrection(request.repair.method, graph);
+  const needsCalibration = alignmentMethods[request.alignment.method].needsData || correction !== 'none';
+  let calibration = evaluation;
+  if (request.data.calibration) {
+    calibration = await loadDataset(open, request.data.calibration, 'data.calibration', graph);
+  } else if (needsCalibration) {
+    const ev = request.data.evaluation;
+    if ('builtin' in ev) {
+      calibration = await loadDataset(open, { builtin: ev.builtin, split: 'train', limit: CALIBRATION_DEFAULT_LIMIT }, 'data.calibration', graph);
+    } else {
+      warnings.push('no data.calibration given: the evaluation data is used to calibrate, so the reported barriers are optimistic');
+    }
+  }
+  const labelMax = evaluation.y.reduce((m, v) => Math.max(m, v), 0);
+  const classes = graph.byId.get(graph.output)!.shape[0];
+  if (labelMax >= classes) throw new MergeError('label_out_of_range', `data.evaluation: label ${labelMax} is out of range for a net with ${classes} outputs`);
+  return { graph, models: loaded.map((l) => l.state), evaluation, calibration, unusedTensors: loaded[0].unused, warnings };
+}

@@ -1,0 +1,76 @@
+import { linearSumAssignment } from './lap.ts';
+import { addMatmulABt } from './linalg.ts';
+import { channelRows, expandPerm, gatherAxis, identityPerm, type Perm } from './permute.ts';
+import type { PermAxis, PermSpec } from './permspec.ts';
+import { mulberry32, randomPermutation } from './random.ts';
+import type { FloatTensor, StateDict } from './tensor.ts';
+
+export interface WeightMatchingOptions {
+  seed: number;
+  maxIterations: number;
+  /** warm start (default identity) */
+  initial?: readonly Perm[];
+  signal?: AbortSignal;
+}
+export interface WeightMatchingResult { perms: Perm[]; iterations: number }
+
+/** Minimum gain for a new assignment to replace the current one (DESIGN 4.3). */
+const MIN_IMPROVEMENT = 1e-12;
+
+function floatOf(state: StateDict, name: string): FloatTensor {
+  const t = state.get(name);
+  if (!t || t.kind !== 'float') throw new Error(`weight matching: tensor ${name} missing or not float`);
+  return t;
+}
+
+/**
+ * Git Re-Basin weight matching: coordinate ascent over permutations, each step a linear assignment
+ * maximising sum_axes <W_a, P W_b (other permutations applied)>. Visits permutations in a fresh
+ * seeded order per sweep and stops after a sweep with no improvement.
+ */
+export function weightMatching(spec: PermSpec, target: StateDict, source: StateDict, options: WeightMatchingOptions): WeightMatchingResult {
+  const perms: Perm[] = spec.spaces.map((s, i) => Int32Array.from(options.initial?.[i] ?? identityPerm(s.size)));
+  // every permuted axis of each tensor, so "other permutations" can be applied per axis
+  const axesOf = new Map<string, { space: number; axis: PermAxis }[]>();
+  spec.spaces.forEach((space, s) => {
+    for (const axis of space.axes) {
+      const list = axesOf.get(axis.tensor) ?? [];
+      list.push({ space: s, axis });
+      axesOf.set(axis.tensor, list);
+    }
+  });
+  const rand = mulberry32(options.seed);
+  let iterations = 0;
+  for (let it = 0; it < options.maxIterations; it++) {
+    iterations = it + 1;
+    let improved = false;
+    for (const p of randomPermutation(spec.spaces.length, rand)) {
+      options.signal?.throwIfAborted();
+      const space = spec.spaces[p];
+      const n = space.size;
+      const cost = new Float64Array(n * n);
+      for (const axis of space.axes) {
+        const a = floatOf(target, axis.tensor);
+        let bData = floatOf(source, axis.tensor).data;
+        for (const other of axesOf.get(axis.tensor)!) {
+          if (other.axis === axis) continue;
+          bData = gatherAxis(bData, a.shape, other.axis.axis, expandPerm(perms[other.space], other.axis.repeat, other.axis.channelMajor));
+        }
+        const rowsA = channelRows(a, axis, n);
+        const rowsB = channelRows({ ...a, data: bData }, axis, n);
+        addMatmulABt(cost, rowsA, rowsB, n, n, rowsA.length / n);
+      }
+      let before = 0;
+      for (let i = 0; i < n; i++) before += cost[i * n + perms[p][i]];
+      const next = linearSumAssignment(cost, n, n, { maximize: true });
+      let after = 0;
+      for (let i = 0; i < n; i++) after += cost[i * n + next[i]];
+      if (after - before > MIN_IMPROVEMENT) {
+        perms[p] = next;
+        improved = true;
+      }
+    }
+    if (!improved) break;
+  }
+  return { perms, iterations };
+}
