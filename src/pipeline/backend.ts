@@ -1,4 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core's Node entry registers no gradient functions; the umbrella package's Node bundle
+// does (tfjs-core's own ESM copy of them cannot be loaded by Node's resolver). Training needs them.
+import '@tensorflow/tfjs';
 
 /**
  * TensorFlow.js backend selection (DESIGN 4.6): native CUDA, native CPU, wasm, then pure-JS cpu.

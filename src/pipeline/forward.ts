@@ -112,7 +112,8 @@ function runNode(model: EngineModel, node: GraphNode, ins: tf.Tensor[], hooks: F
       if (hooks?.batchNormStats) {
         const stats = channelMoments(x);
         hooks.batchNormStats(node, stats);
-        return tf.batchNorm(x, stats.mean, stats.variance, p('shift'), p('scale'), layer.eps);
+        // primitive ops rather than tf.batchNorm: its gradient uses Tile, which is slow on wasm
+        return tf.add(tf.mul(tf.mul(tf.sub(x, stats.mean), tf.rsqrt(tf.add(stats.variance, layer.eps))), p('scale')), p('shift'));
       }
       return tf.batchNorm(x, p('mean'), p('var'), p('shift'), p('scale'), layer.eps);
     }

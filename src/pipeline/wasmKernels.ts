@@ -4,11 +4,11 @@ import * as tf from '@tensorflow/tfjs-core';
  * Fixes for @tensorflow/tfjs-backend-wasm 4.22.0 (measured in DESIGN 4.6):
  * - its matMul with transposeA/transposeB falls to a scalar loop (~1 GFLOP/s): transpose first with
  *   the wasm Transpose kernel, then run the fast untransposed kernel (bit-identical results);
- * - Conv2DBackpropFilter is not registered, so CNN training throws: add it as per-tap strided
- *   slices of the padded input times dy on the (fixed) matMul.
+ * - Conv2DBackpropFilter is not registered, so CNN training throws: add it as one dilated convolution;
+ * - stride-1 Conv2DBackpropInput is faster as a forward convolution with the flipped filter.
  */
 type KernelFunc = tf.KernelConfig['kernelFunc'];
-type Backend = tf.KernelBackend & { disposeData(id: object): boolean; write(v: Float32Array, s: number[], d: tf.DataType): object };
+type Backend = tf.KernelBackend & { disposeData(id: object): boolean; write(v: Float32Array, s: number[], d: tf.DataType): object; incRef(id: object): void };
 
 let installed = false;
 
@@ -41,6 +41,33 @@ function wrapMatMul(name: 'BatchMatMul' | '_FusedMatMul'): void {
   tf.registerKernel({ ...original, kernelFunc });
 }
 
+type ConvAttrs = { strides: [number, number] | number; pad: 'same' | 'valid' | number | number[][]; dataFormat?: string; dimRoundingMode?: 'floor' | 'round' | 'ceil'; dilations?: number | [number, number] };
+
+/**
+ * Chain wasm kernels directly, backend to backend: running tf ops from inside a kernel goes through
+ * the engine again and measured 4-20x slower than the same kernels called here.
+ */
+class KernelChain {
+  private temps: tf.TensorInfo[] = [];
+  constructor(private backend: Backend) {}
+  run(name: string, inputs: Record<string, tf.TensorInfo>, attrs: Record<string, unknown>): tf.TensorInfo {
+    const kernel = tf.getKernel(name, 'wasm');
+    if (!kernel) throw new Error(`wasm kernel ${name} is not registered`);
+    const out = kernel.kernelFunc({ inputs, backend: this.backend, attrs } as never) as tf.TensorInfo;
+    this.temps.push(out);
+    return out;
+  }
+  /** keep `result`, free every other intermediate */
+  finish(result: tf.TensorInfo): tf.TensorInfo {
+    for (const t of this.temps) if (t !== result) this.backend.disposeData(t.dataId);
+    return result;
+  }
+}
+
+/**
+ * dW as one convolution: with input channels as the batch, x [ci,H,W,n] convolved with dy as the
+ * filter [OH,OW,n,co], dilated by the forward stride, gives [ci,kh,kw,co].
+ */
 function registerConv2DBackpropFilter(): void {
   if (tf.getKernel('Conv2DBackpropFilter', 'wasm')) return;
   tf.registerKernel({
@@ -48,29 +75,42 @@ function registerConv2DBackpropFilter(): void {
     backendName: 'wasm',
     kernelFunc: ({ inputs, backend, attrs }) => {
       const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-      const a = attrs as unknown as { strides: [number, number] | number; pad: 'same' | 'valid' | number | number[][]; dataFormat: string; dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number] };
+      const a = attrs as unknown as ConvAttrs & { filterShape: [number, number, number, number] };
       if (a.dataFormat && a.dataFormat !== 'NHWC') throw new Error('Conv2DBackpropFilter (wasm): only NHWC is supported');
       const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], a.filterShape, a.strides, 1, a.pad as never, a.dimRoundingMode);
       const [kh, kw, ci, co] = a.filterShape;
       const { top, left, bottom, right } = info.padInfo;
-      const values = tf.tidy(() => {
-        const xt = tf.engine().makeTensorFromTensorInfo(x) as tf.Tensor4D;
-        const dyt = tf.engine().makeTensorFromTensorInfo(dy) as tf.Tensor4D;
-        const xp = tf.pad(xt, [[0, 0], [top, bottom], [left, right], [0, 0]]);
-        const n = x.shape[0];
-        const m = n * info.outHeight * info.outWidth;
-        const dy2 = tf.reshape(dyt, [m, co]);
-        const taps: tf.Tensor[] = [];
-        for (let i = 0; i < kh; i++) {
-          for (let j = 0; j < kw; j++) {
-            const patch = tf.stridedSlice(xp, [0, i, j, 0], [n, i + (info.outHeight - 1) * info.strideHeight + 1, j + (info.outWidth - 1) * info.strideWidth + 1, ci], [1, info.strideHeight, info.strideWidth, 1]);
-            taps.push(tf.matMul(tf.reshape(patch, [m, ci]), dy2, true, false));
-          }
-        }
-        return tf.stack(taps).dataSync() as Float32Array;
-      });
-      const dataId = (backend as Backend).write(values, [kh, kw, ci, co], 'float32');
-      return { dataId, shape: [kh, kw, ci, co], dtype: 'float32' } as tf.TensorInfo;
+      const k = new KernelChain(backend as Backend);
+      const xt = k.run('Transpose', { x }, { perm: [3, 1, 2, 0] });
+      const xp = k.run('PadV2', { x: xt }, { paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0 });
+      const filter = k.run('Transpose', { x: dy }, { perm: [1, 2, 0, 3] });
+      const full = k.run('Conv2D', { x: xp, filter }, { strides: 1, pad: 'valid', dataFormat: 'NHWC', dilations: [info.strideHeight, info.strideWidth] });
+      const cut = k.run('Slice', { x: full }, { begin: [0, 0, 0, 0], size: [ci, kh, kw, co] });
+      return k.finish(k.run('Transpose', { x: cut }, { perm: [1, 2, 0, 3] }));
+    },
+  });
+}
+
+/** Stride-1 dx as a forward convolution of dy with the flipped, in/out-swapped filter. */
+function wrapConv2DBackpropInput(): void {
+  const original = tf.getKernel('Conv2DBackpropInput', 'wasm');
+  if (!original) return;
+  tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
+  tf.registerKernel({
+    ...original,
+    kernelFunc: (args) => {
+      const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
+      const a = args.attrs as unknown as ConvAttrs & { inputShape: [number, number, number, number] };
+      const info = tf.backend_util.computeConv2DInfo(a.inputShape, filter.shape as [number, number, number, number], a.strides, 1, a.pad as never, a.dimRoundingMode);
+      if (info.strideHeight !== 1 || info.strideWidth !== 1 || (a.dataFormat && a.dataFormat !== 'NHWC')) return original.kernelFunc(args);
+      const [kh, kw] = filter.shape;
+      const { top, left, bottom, right } = info.padInfo;
+      const k = new KernelChain(args.backend as Backend);
+      const flipped = k.run('Transpose', { x: k.run('Reverse', { x: filter }, { dims: [0, 1] }) }, { perm: [0, 1, 3, 2] });
+      return k.finish(k.run('Conv2D', { x: dy, filter: flipped }, {
+        strides: 1, dilations: 1, dataFormat: 'NHWC',
+        pad: [[0, 0], [kh - 1 - top, kh - 1 - bottom], [kw - 1 - left, kw - 1 - right], [0, 0]],
+      }));
     },
   });
 }
@@ -81,4 +121,5 @@ export function installWasmKernelFixes(): void {
   wrapMatMul('BatchMatMul');
   wrapMatMul('_FusedMatMul');
   registerConv2DBackpropFilter();
+  wrapConv2DBackpropInput();
 }
