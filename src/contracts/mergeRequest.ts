@@ -25,14 +25,15 @@ export const RepairOptions = z.strictObject({
 });
 export const SweepOptions = z.strictObject({ points: z.number().int().min(2).max(101).default(11) });
 export const OutputOptions = z.strictObject({
-  alpha: z.number().min(0).max(1).default(0.5),
+  /** where on the sweep's path the returned weights sit; default 0.5 for two models, (N-1)/N (the uniform average) for N */
+  alpha: z.number().min(0).max(1).optional(),
   /** which variant's weights to return; default the most corrected one the request computes */
   variant: Variant.optional(),
 });
 export const ComputeOptions = z.strictObject({ batchSize: z.number().int().min(1).max(65_536).default(500) });
 export const WebhookTarget = z.strictObject({ url: z.url({ protocol: /^https?$/ }) });
 
-function requestSchema<R extends z.ZodType>(ref: R, files: z.ZodType) {
+function requestSchema<R extends z.ZodType, F extends z.ZodType>(ref: R, files: F) {
   const dataset = z.union([BuiltinDataset, files]);
   return z.strictObject({
     models: z.array(ref).min(2).max(16),

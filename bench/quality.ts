@@ -1,0 +1,39 @@
+/**
+ * Merge quality on the example pairs: endpoints, naive, weight / activation matching, each with
+ * and without REPAIR (or RESET for BatchNorm nets); loss and accuracy barriers (mid and max).
+ * Prints a markdown table. `npm run bench:quality [-- --only NAME] [-- --eval N]`.
+ */
+import { parseArgs } from 'node:util';
+import { EXAMPLES } from '../examples/pairs.ts';
+import { exampleExists, fmt, mergeExample, pct } from './common.ts';
+import type { Report, VariantReport } from '../src/contracts/index.ts';
+
+const { values } = parseArgs({ options: { only: { type: 'string' }, eval: { type: 'string' } } });
+const rows: string[] = [
+  '| pair | variant | acc@0 / acc@1 (%) | acc@0.5 (%) | loss barrier mid | loss barrier max | acc barrier mid (pts) | acc barrier max (pts) | time (s) |',
+  '|---|---|---|---|---|---|---|---|---|',
+];
+const row = (pair: string, label: string, v: VariantReport, seconds?: number) => {
+  const mid = Math.floor(v.accuracy.length / 2);
+  rows.push(`| ${pair} | ${label} | ${pct(v.accuracy[0])} / ${pct(v.accuracy[v.accuracy.length - 1])} | ${pct(v.accuracy[mid])} | ${fmt(v.barrier.loss.mid)} | ${fmt(v.barrier.loss.max)} | ${pct(v.barrier.accuracy.mid)} | ${pct(v.barrier.accuracy.max)} | ${seconds === undefined ? '' : fmt(seconds, 1)} |`);
+};
+
+for (const example of EXAMPLES) {
+  if (values.only && values.only !== example.name) continue;
+  if (!exampleExists(example.name)) { console.error(`skipping ${example.name}: run npm run examples:train first`); continue; }
+  const evaluation = { builtin: example.dataset, split: 'test', ...(values.eval ? { limit: Number(values.eval) } : {}) };
+  const reports: [string, Report, number][] = [];
+  for (const method of ['weight', 'activation'] as const) {
+    const { report, seconds } = await mergeExample(example.name, { alignment: { method, seed: 0 }, data: { calibration: { builtin: example.dataset, split: 'train', limit: 5000 }, evaluation } });
+    reports.push([method, report, seconds]);
+    console.error(`${example.name} ${method}: done in ${seconds.toFixed(1)}s`);
+  }
+  const [, first] = reports[0];
+  row(example.name, 'naive', first.variants.naive);
+  for (const [method, report, seconds] of reports) {
+    row(example.name, `${method}`, report.variants.aligned!);
+    row(example.name, `${method} + ${report.variants.repaired!.method!.toUpperCase()}`, report.variants.repaired!, seconds);
+    rows.push(`| ${example.name} | ${method}: barrier reduction (loss max) | alignment ${pct(report.reduction.alignment ?? undefined)}% | ${report.variants.repaired!.method} ${pct(report.reduction.repair ?? undefined)}% | | | | | |`);
+  }
+}
+console.log(rows.join('\n'));

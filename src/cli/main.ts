@@ -1,0 +1,100 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { LocalMergeRequest } from '../contracts/index.ts';
+import { initBackend } from '../pipeline/backend.ts';
+import { DatasetError } from '../pipeline/datasets.ts';
+import { MergeError } from '../pipeline/errors.ts';
+import { ModelError } from '../pipeline/graph.ts';
+import { runMerge } from '../pipeline/merge.ts';
+import { prepareMerge, type OpenSource } from '../pipeline/prepare.ts';
+import { bufferSource, fileSource, SafetensorsError, writeSafetensorsFile } from '../pipeline/safetensors.ts';
+import { renderReportSvg } from '../pipeline/svg.ts';
+import { progressReporter } from './progress.ts';
+
+const USAGE = `usage: basin merge REQUEST.json [--out DIR] [--backend NAME[,NAME...]]
+
+Runs a merge locally (no server): reads the request (DESIGN 3 schema; models and datasets may be
+{"path": ...} relative to the request file), writes merged.safetensors, report.json and report.svg
+to --out (default ./out).`;
+
+/** A bad input: printed as one line, exit code 2. */
+class UsageError extends Error {}
+
+function userFacing(e: unknown): string | undefined {
+  if (e instanceof UsageError) return e.message;
+  if (e instanceof ModelError || e instanceof MergeError || e instanceof SafetensorsError || e instanceof DatasetError) return `${e.code}: ${e.message}`;
+  if (e instanceof Error && (e as NodeJS.ErrnoException).code === 'ENOENT') return `file_not_found: ${e.message}`;
+  return undefined;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { out: { type: 'string', default: 'out' }, backend: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  } catch (e) {
+    console.error(`basin: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const [command, requestPath, ...extra] = parsed.positionals;
+  if (parsed.values.help || !command) { console.log(USAGE); return command || parsed.values.help ? 0 : 2; }
+  if (command !== 'merge' || !requestPath || extra.length) { console.error(`basin: expected "merge REQUEST.json"\n${USAGE}`); return 2; }
+  try {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(await readFile(requestPath, 'utf8'));
+    } catch (e) {
+      if (e instanceof SyntaxError) throw new UsageError(`bad_request: ${requestPath} is not valid JSON (${e.message})`);
+      throw e;
+    }
+    const checked = LocalMergeRequest.safeParse(raw);
+    if (!checked.success) {
+      const i = checked.error.issues[0];
+      throw new UsageError(`validation_failed: ${i.path.join('.') || '(request)'}: ${i.message}`);
+    }
+    const request = checked.data;
+    const base = dirname(resolve(requestPath));
+    const open: OpenSource = async (ref, what) => {
+      if ('path' in ref) return fileSource(isAbsolute(ref.path) ? ref.path : join(base, ref.path));
+      if ('url' in ref) {
+        const res = await fetch(ref.url);
+        if (!res.ok) throw new UsageError(`input_not_found: ${what}: ${ref.url} answered ${res.status}`);
+        return bufferSource(new Uint8Array(await res.arrayBuffer()));
+      }
+      throw new UsageError(`unsupported_reference: ${what}: the CLI reads {"path"} and {"url"} references; uploads and s3:// objects need the API`);
+    };
+    const progress = progressReporter();
+    const t0 = performance.now();
+    const backend = await initBackend(parsed.values.backend ? { prefer: parsed.values.backend.split(',') } : undefined);
+    const prepared = await prepareMerge(request, open);
+    const { merged, report } = runMerge({
+      ...prepared,
+      options: request,
+      backend: backend.name,
+      loadSeconds: (performance.now() - t0) / 1000,
+      onProgress: (stage, f) => progress.update(stage, f),
+    });
+    progress.done();
+    const out = parsed.values.out!;
+    await mkdir(out, { recursive: true });
+    await writeSafetensorsFile(join(out, 'merged.safetensors'), merged, {
+      format: 'pt', producer: 'basin', variant: report.merged.variant, alpha: String(report.merged.alpha),
+    });
+    await writeFile(join(out, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+    await writeFile(join(out, 'report.svg'), renderReportSvg(report));
+    const v = report.variants;
+    const line = (name: string, r?: typeof v.naive) => r && console.log(`${name.padEnd(9)} loss barrier ${r.barrier.loss.max.toFixed(4)}  accuracy barrier ${(100 * r.barrier.accuracy.max).toFixed(2)} pts  acc@0.5 ${(100 * r.accuracy[Math.floor(r.accuracy.length / 2)]).toFixed(2)}%`);
+    line('naive', v.naive); line('aligned', v.aligned); line('repaired', v.repaired);
+    for (const w of report.warnings) console.error(`warning: ${w}`);
+    for (const s of report.siteIssues) console.error(`warning: ${s.code} at alpha ${s.alpha}: ${s.message}`);
+    console.log(`wrote ${join(out, 'merged.safetensors')}, report.json, report.svg (${report.merged.variant} at alpha ${report.merged.alpha}; backend ${report.backend}; ${report.timings.total.toFixed(1)}s)`);
+    return 0;
+  } catch (e) {
+    const msg = userFacing(e);
+    if (msg) { console.error(`basin: ${msg}`); return 2; }
+    console.error(`basin: internal error: ${(e as Error).stack ?? e}`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
