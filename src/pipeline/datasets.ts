@@ -50,7 +50,10 @@ async function mnist(split: 'train' | 'test'): Promise<Dataset> {
 async function fashion(split: 'train' | 'test'): Promise<Dataset> {
   const dir = join(packageDir('fashion-mnist'), 'src', 'clothes');
   const perClass: number[][][] = [];
-  for (let c = 0; c < 10; c++) perClass.push((JSON.parse(await readFile(join(dir, `${c}.json`), 'utf8')) as { data: number[][] }).data);
+  for (let c = 0; c < 10; c++) {
+    // the package's class 0 holds two empty entries among its 7000 images: skip them
+    perClass.push((JSON.parse(await readFile(join(dir, `${c}.json`), 'utf8')) as { data: number[][] }).data.filter((img) => img.length > 0));
+  }
   const picked: [number[], number][] = [];
   perClass.forEach((images, c) => {
     const cut = Math.floor((images.length * 6) / 7);

@@ -54,11 +54,15 @@ function toFirst(ctx: AlignContext, solve: (target: StateDict, source: StateDict
   return { aligned, perms, iterations };
 }
 
-/** MergeMany: repeatedly align each model (from its original weights) to the mean of the others. */
-function mergeMany(ctx: AlignContext): Alignment {
+/**
+ * MergeMany: repeatedly align each model (from its original weights) to the mean of the others.
+ * Started from the align-to-first solution: from identities the first means are blurs of
+ * unaligned nets, and coordinate ascent can settle in a basis no model agrees with.
+ */
+function mergeMany(ctx: AlignContext, start: Alignment): Alignment {
   const n = ctx.models.length;
-  const perms = ctx.models.map(() => identities(ctx.spec));
-  const aligned = [...ctx.models];
+  const perms: Perm[][] = start.perms.map((ps) => ps.map((p) => Int32Array.from(p)));
+  const aligned = [...start.aligned];
   let rounds = 0;
   for (let round = 0; round < ctx.maxIterations; round++) {
     rounds = round + 1;
@@ -86,9 +90,10 @@ export const alignmentMethods: Record<AlignmentMethod, AlignmentMethodImpl> = {
   },
   weight: {
     needsData: false,
-    align: (ctx) => (ctx.strategy === 'mergemany' && ctx.models.length > 2
-      ? mergeMany(ctx)
-      : toFirst(ctx, (t, s) => weightMatching(ctx.spec, t, s, { seed: ctx.seed, maxIterations: ctx.maxIterations, signal: ctx.signal }))),
+    align: (ctx) => {
+      const first = toFirst(ctx, (t, s) => weightMatching(ctx.spec, t, s, { seed: ctx.seed, maxIterations: ctx.maxIterations, signal: ctx.signal }));
+      return ctx.strategy === 'mergemany' && ctx.models.length > 2 ? mergeMany(ctx, first) : first;
+    },
   },
   activation: {
     needsData: true,
