@@ -3,6 +3,7 @@ import type { Dataset } from './datasets.ts';
 import { forward, loadModel } from './forward.ts';
 import type { ModelGraph } from './graph.ts';
 import { linearSumAssignment } from './lap.ts';
+import { readTensors } from './linalg.ts';
 import { forEachBatch } from './passes.ts';
 import type { Perm } from './permute.ts';
 import type { PermSpec } from './permspec.ts';
@@ -45,9 +46,7 @@ export function activationMatching(graph: ModelGraph, spec: PermSpec, target: St
       for (const id of tapNodes) {
         const ya = fromA.get(id)!;
         const yb = kept.get(id)!;
-        const sums = tf.tidy(() => [
-          tf.sum(ya, 0), tf.sum(yb, 0), tf.sum(tf.square(ya), 0), tf.sum(tf.square(yb), 0), tf.matMul(ya, yb, true, false),
-        ].map((t) => t.dataSync()));
+        const sums = readTensors(() => [tf.sum(ya, 0), tf.sum(yb, 0), tf.sum(tf.square(ya), 0), tf.sum(tf.square(yb), 0), tf.matMul(ya, yb, true, false)]);
         acc.get(id)!.addBatch(ya.shape[0], sums[0], sums[1], sums[2], sums[3], sums[4]);
         ya.dispose();
         yb.dispose();

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core's Node entry registers no gradient functions; the umbrella package's Node bundle
 // does (tfjs-core's own ESM copy of them cannot be loaded by Node's resolver). Training needs them.
 import '@tensorflow/tfjs';
+import { readTensor } from './linalg.ts';
 
 /**
  * TensorFlow.js backend selection (DESIGN 4.6): native CUDA, native CPU, wasm, then pure-JS cpu.
@@ -57,13 +58,13 @@ export function smokeTest(): void {
   const b = [0.5, -1, 2, 0, 1, 3];
   // a [2,3] · b^T where b is [2,3]
   const want = [1 * 0.5 - 2 + 6, 0 + 2 + 9, 4 * 0.5 - 5 + 12, 0 + 5 + 18];
-  const got = tf.tidy(() => tf.matMul(tf.tensor2d(a, [2, 3]), tf.tensor2d(b, [2, 3]), false, true).dataSync());
+  const got = readTensor(() => tf.matMul(tf.tensor2d(a, [2, 3]), tf.tensor2d(b, [2, 3]), false, true));
   const x = Array.from({ length: 16 }, (_, i) => i - 5);
   const k = [1, -2, 0.5, 3];
   // conv 4x4 input, 2x2 kernel, stride 2, no padding, one channel in and out
   const conv: number[] = [];
   for (const [r, c] of [[0, 0], [0, 2], [2, 0], [2, 2]]) conv.push(x[r * 4 + c] * k[0] + x[r * 4 + c + 1] * k[1] + x[(r + 1) * 4 + c] * k[2] + x[(r + 1) * 4 + c + 1] * k[3]);
-  const gotConv = tf.tidy(() => tf.conv2d(tf.tensor4d(x, [1, 4, 4, 1]), tf.tensor4d(k, [2, 2, 1, 1]), 2, 'valid').dataSync());
+  const gotConv = readTensor(() => tf.conv2d(tf.tensor4d(x, [1, 4, 4, 1]), tf.tensor4d(k, [2, 2, 1, 1]), 2, 'valid'));
   const close = (u: ArrayLike<number>, v: number[]) => u.length === v.length && v.every((w, i) => Math.abs(u[i] - w) <= 1e-4 * (1 + Math.abs(w)));
   if (!close(got, want)) throw new Error(`matMul smoke test failed: got [${Array.from(got)}], want [${want}]`);
   if (!close(gotConv, conv)) throw new Error(`conv2d smoke test failed: got [${Array.from(gotConv)}], want [${conv}]`);
