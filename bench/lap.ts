@@ -15,37 +15,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { assignmentScore, linearSumAssignment } from '../src/pipeline/lap.ts';
+import { gaussian, mulberry32 } from '../src/pipeline/random.ts';
 
 export const WM_WIDTH = 512;
 
-/** mulberry32: a small, fast, seeded 32-bit PRNG; returns floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Standard normal samples (Box-Muller) from a uniform source. */
-export function gaussian(rand: () => number): () => number {
-  let spare = NaN;
-  return () => {
-    if (spare === spare) {
-      const z = spare;
-      spare = NaN;
-      return z;
-    }
-    const u = 1 - rand(); // (0, 1]
-    const r = Math.sqrt(-2 * Math.log(u));
-    const t = 2 * Math.PI * rand();
-    spare = r * Math.sin(t);
-    return r * Math.cos(t);
-  };
-}
 
 /** n x n costs uniform in [0, 1). */
 export function uniformCosts(n: number, seed: number): Float64Array {

@@ -1,29 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { assignmentScore, LapInfeasibleError, linearSumAssignment } from '../../src/pipeline/lap.ts';
+import { mulberry32, randomPermutation } from '../../src/pipeline/random.ts';
 
-/** Seeded PRNG (mulberry32), floats in [0, 1). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function shuffled(n: number, rand: () => number): Int32Array {
-  const p = new Int32Array(n);
-  for (let i = 0; i < n; i++) p[i] = i;
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    const t = p[i];
-    p[i] = p[j];
-    p[j] = t;
-  }
-  return p;
-}
+const rng = mulberry32;
+const shuffled = randomPermutation;
 
 /** Best total over every injective row -> column map (n <= m), by exhaustive search. */
 function bruteForce(c: ArrayLike<number>, n: number, m: number, maximize: boolean): number {
