@@ -55,6 +55,13 @@ export function runMerge(inputs: MergeInputs): MergeResult {
   const batchSize = options.compute.batchSize;
   const method = options.alignment.method;
 
+  const hasAligned = method !== 'none';
+  const outputAlpha = options.output.alpha ?? (models.length === 2 ? 0.5 : (models.length - 1) / models.length);
+  const outputVariant: Variant = options.output.variant ?? (correction !== 'none' ? 'repaired' : hasAligned ? 'aligned' : 'naive');
+  if ((outputVariant === 'aligned' && !hasAligned) || (outputVariant === 'repaired' && correction === 'none')) {
+    throw new MergeError('variant_not_computed', `output.variant "${outputVariant}" is not computed by this request (alignment.method "${method}", repair.method "${options.repair.method}")`);
+  }
+
   progress('align', 0);
   const tAlign = now();
   const alignment = alignmentMethods[method].align({
@@ -79,7 +86,6 @@ export function runMerge(inputs: MergeInputs): MergeResult {
   let repairInSweep = 0;
 
   const alphas = alphaGrid(options.sweep.points);
-  const hasAligned = method !== 'none';
   const curves: Partial<Record<Variant, Evaluation[]>> = { naive: [] };
   if (hasAligned) curves.aligned = [];
   if (corrector) curves.repaired = [];
@@ -115,9 +121,6 @@ export function runMerge(inputs: MergeInputs): MergeResult {
   if (curves.repaired) variants.repaired = variantReport(curves.repaired, correction as 'repair' | 'reset');
   const alignedOrNaive = variants.aligned ?? variants.naive;
 
-  const outputAlpha = options.output.alpha ?? (models.length === 2 ? 0.5 : (models.length - 1) / models.length);
-  const outputVariant: Variant = options.output.variant ?? (variants.repaired ? 'repaired' : variants.aligned ? 'aligned' : 'naive');
-  if (!curves[outputVariant]) throw new MergeError('variant_not_computed', `output.variant "${outputVariant}" is not computed by this request (alignment.method "${method}", repair.method "${options.repair.method}")`);
   progress('output', 0);
   const merged = outputVariant === 'naive' ? lerpStates(naiveEnds[0], naiveEnds[1], outputAlpha)
     : outputVariant === 'aligned' ? lerpStates(alignedEnds[0], alignedEnds[1], outputAlpha)

@@ -11,6 +11,8 @@ export interface WeightMatchingOptions {
   /** warm start (default identity) */
   initial?: readonly Perm[];
   signal?: AbortSignal;
+  /** called after each sweep over the permutations */
+  onSweep?: (sweep: number) => void;
 }
 export interface WeightMatchingResult { perms: Perm[]; iterations: number }
 
@@ -70,6 +72,7 @@ export function weightMatching(spec: PermSpec, target: StateDict, source: StateD
         improved = true;
       }
     }
+    options.onSweep?.(iterations);
     if (!improved) break;
   }
   return { perms, iterations };

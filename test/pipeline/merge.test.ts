@@ -139,4 +139,11 @@ describe('merge engine on a tiny MLP, against plain arithmetic', () => {
     const am = activationMatching(graph, spec, a, shuffled, calib, 64);
     expect(am.perms.map((p) => Array.from(p))).toEqual(planted.map((p) => Array.from(p)));
   });
+
+  it('refuses requests it cannot honour with a named error, before any work', () => {
+    const run = (over: Record<string, unknown>) => () => runMerge({ graph, models: [a, b], evaluation: evalSet, calibration: calib, backend: 'cpu', options: options(over) });
+    expect(run({ alignment: { method: 'none' }, output: { variant: 'aligned' } })).toThrow(/variant_not_computed|output.variant "aligned" is not computed/);
+    expect(run({ repair: { method: 'reset' } })).toThrow(expect.objectContaining({ code: 'reset_requires_batchnorm' }));
+    expect(() => runMerge({ graph, models: [a], evaluation: evalSet, calibration: calib, backend: 'cpu', options: options({}) })).toThrow(expect.objectContaining({ code: 'too_few_models' }));
+  });
 });

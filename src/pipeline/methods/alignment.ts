@@ -39,13 +39,13 @@ export interface AlignmentMethodImpl {
 const identities = (spec: PermSpec) => spec.spaces.map((s) => identityPerm(s.size));
 
 /** Align each model to the first, one pairwise problem at a time. */
-function toFirst(ctx: AlignContext, solve: (target: StateDict, source: StateDict) => { perms: Perm[]; iterations: number }): Alignment {
+function toFirst(ctx: AlignContext, solve: (target: StateDict, source: StateDict, progress: (f: number) => void) => { perms: Perm[]; iterations: number }): Alignment {
   const [first, ...rest] = ctx.models;
   const perms: Perm[][] = [identities(ctx.spec)];
   const aligned = [first];
   let iterations = 0;
   rest.forEach((model, i) => {
-    const r = solve(first, model);
+    const r = solve(first, model, (f) => ctx.progress((i + Math.min(f, 0.99)) / rest.length));
     perms.push(r.perms);
     aligned.push(applyPermutations(model, ctx.spec, r.perms));
     iterations = Math.max(iterations, r.iterations);
@@ -91,7 +91,10 @@ export const alignmentMethods: Record<AlignmentMethod, AlignmentMethodImpl> = {
   weight: {
     needsData: false,
     align: (ctx) => {
-      const first = toFirst(ctx, (t, s) => weightMatching(ctx.spec, t, s, { seed: ctx.seed, maxIterations: ctx.maxIterations, signal: ctx.signal }));
+      // coordinate ascent has no known length: count sweeps against a typical 20
+      const first = toFirst(ctx, (t, s, progress) => weightMatching(ctx.spec, t, s, {
+        seed: ctx.seed, maxIterations: ctx.maxIterations, signal: ctx.signal, onSweep: (k) => progress(k / Math.max(k + 1, 20)),
+      }));
       return ctx.strategy === 'mergemany' && ctx.models.length > 2 ? mergeMany(ctx, first) : first;
     },
   },
