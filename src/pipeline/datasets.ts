@@ -88,6 +88,7 @@ export function datasetFromTensors(x: HostTensor | undefined, y: HostTensor | un
   if (!x || !y) throw new DatasetError('bad_dataset', `${name}: a dataset needs tensors "x" and "y"`);
   if (x.shape.length < 2) throw new DatasetError('bad_dataset', `${name}: x must be [N, ...], got [${x.shape}]`);
   const n = x.shape[0];
+  if (n === 0) throw new DatasetError('bad_dataset', `${name}: the dataset is empty`);
   if (y.shape.length !== 1 || y.shape[0] !== n) throw new DatasetError('bad_dataset', `${name}: y must be [${n}] to match x, got [${y.shape}]`);
   let xs: Float32Array;
   if (x.kind === 'float') xs = x.data;

@@ -189,14 +189,11 @@ export function forward(model: EngineModel, x: tf.Tensor, hooks?: ForwardHooks):
 /** Mean cross-entropy and accuracy of a model's logits against labels, summed over a batch. */
 export function lossAndCorrect(logits: tf.Tensor, labels: Int32Array): { lossSum: number; correct: number } {
   return tf.tidy(() => {
-    const n = labels.length;
     const y = tf.tensor1d(labels, 'int32');
     const logp = tf.logSoftmax(logits as tf.Tensor2D);
     const picked = tf.sum(tf.mul(logp, tf.oneHot(y, logits.shape[1]!)));
     const correct = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'float32'));
-    const [l, c] = [picked.dataSync()[0], correct.dataSync()[0]];
-    if (n === 0) return { lossSum: 0, correct: 0 };
-    return { lossSum: -l, correct: c };
+    return { lossSum: -picked.dataSync()[0], correct: correct.dataSync()[0] };
   });
 }
 
