@@ -7,6 +7,8 @@ export default defineConfig({
     testTimeout: 300_000,
     hookTimeout: 300_000,
     pool: 'forks',
+    // One real s3rver (child process, free loopback port) for the storage and API tests.
+    globalSetup: ['test/storage/globalSetup.ts'],
     reporters: ['default'],
   },
 });

@@ -1,0 +1,70 @@
+import { z } from 'zod';
+
+/** The job document (`t/{tenant}/jobs/{id}/status.json`), written by the edge and then by the runner. */
+export const JobId = z.string().regex(/^job_[0-9a-z]{10,40}$/).meta({ id: 'JobId', example: 'job_0mf3k2x9a1b2c3d4e5f6' });
+export const JobStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'canceled']).meta({ id: 'JobStatus' });
+export type JobStatus = z.infer<typeof JobStatus>;
+export const terminalStatuses: readonly JobStatus[] = ['succeeded', 'failed', 'canceled'];
+
+export const JobError = z
+  .strictObject({
+    /** machine-readable, stable (the engine's and runner's error codes, e.g. shape_mismatch) */
+    code: z.string().min(1).max(100),
+    message: z.string().max(10_000),
+  })
+  .meta({ id: 'JobError' });
+
+/** Where the results are fetched; absolute paths on this API (each redirects or answers JSON). */
+export const JobLinks = z
+  .strictObject({
+    self: z.string(),
+    report: z.string().optional(),
+    reportSvg: z.string().optional(),
+    weights: z.string().optional(),
+  })
+  .meta({ id: 'JobLinks' });
+
+export const Job = z
+  .strictObject({
+    id: JobId,
+    tenant: z.string(),
+    status: JobStatus,
+    /** the pipeline stage the runner is in (load, align, repair, sweep, write), null before it starts */
+    stage: z.string().max(100).nullable(),
+    progress: z.number().min(0).max(1),
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+    /** last sign of life from the runner; a stale heartbeat on a running job means it is offered again */
+    heartbeatAt: z.iso.datetime().nullable(),
+    error: JobError.nullable(),
+    result: JobLinks,
+    /** SHA-256 hex of the canonical validated request: idempotency and dedup */
+    requestHash: z.string().regex(/^[0-9a-f]{64}$/),
+    /** how many times a runner has claimed it */
+    attempts: z.number().int().min(0),
+  })
+  .meta({ id: 'Job' });
+export type Job = z.infer<typeof Job>;
+
+export const JobList = z
+  .strictObject({
+    items: z.array(Job),
+    /** pass as `cursor` for the next page; null on the last page */
+    nextCursor: z.string().nullable(),
+  })
+  .meta({ id: 'JobList' });
+export type JobList = z.infer<typeof JobList>;
+
+/** What the edge POSTs to the runner (HMAC-signed; see DispatchHeaders in src/routes/dispatch.ts). */
+export const DispatchMessage = z.strictObject({ jobId: JobId, tenant: z.string() }).meta({ id: 'DispatchMessage' });
+export type DispatchMessage = z.infer<typeof DispatchMessage>;
+
+/** Outbound webhook body (Standard Webhooks): sent when a job reaches succeeded or failed. */
+export const MergeEvent = z
+  .strictObject({
+    type: z.enum(['merge.succeeded', 'merge.failed']),
+    timestamp: z.iso.datetime(),
+    data: Job,
+  })
+  .meta({ id: 'MergeEvent' });
+export type MergeEvent = z.infer<typeof MergeEvent>;

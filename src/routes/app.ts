@@ -1,0 +1,176 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { swaggerUI } from '@hono/swagger-ui';
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { keys } from '../storage/keys.ts';
+import { bearerAuth, type AuthEnv } from './auth.ts';
+import { jsonBody } from './body.ts';
+import type { AppConfig } from './config.ts';
+import { canonicalJson, newId, sha256Hex } from './crypto.ts';
+import { dispatchJob } from './dispatch.ts';
+import { checkInputs } from './inputs.ts';
+import { JobStore } from './jobs.ts';
+import { GroupStore, verifyStandardWebhook } from './hooks.ts';
+import { openApiYaml } from './openapi.ts';
+import { fieldErrors, problem, ProblemError } from './problem.ts';
+import * as spec from './spec.ts';
+
+/** Runs work after the response where the platform allows it (Workers), else before answering. */
+async function background(c: Context, work: Promise<unknown>): Promise<void> {
+  let ctx: { waitUntil(p: Promise<unknown>): void } | undefined;
+  try {
+    ctx = c.executionCtx;
+  } catch {
+    ctx = undefined; // Node: no execution context
+  }
+  if (ctx) ctx.waitUntil(work);
+  else await work;
+}
+
+function isStorageOutage(err: unknown): boolean {
+  const e = err as { code?: string; name?: string; $metadata?: { httpStatusCode?: number } };
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND'].includes(e?.code ?? '') ||
+    e?.name === 'TimeoutError' ||
+    (e?.$metadata?.httpStatusCode ?? 0) >= 500
+  );
+}
+
+/** The edge: one Hono app for Node and Workers; every dependency comes in through `config`. */
+export function createApp(config: AppConfig) {
+  const { store, limits } = config;
+  const jobs = new JobStore(store);
+  const groups = new GroupStore(store);
+  const app = new OpenAPIHono<AuthEnv>({
+    // zod failures on body, query, params or headers: 422 with every failing field's path
+    defaultHook: (result) => {
+      if (!result.success) throw new ProblemError(422, 'validation_failed', 'the request does not match the schema', fieldErrors(result.error.issues));
+    },
+  });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'API key' });
+
+  app.onError((err, c) => {
+    if (err instanceof ProblemError) return problem(c, err.status, err.code, err.message, err.errors);
+    if (err instanceof HTTPException && err.status < 500) return problem(c, err.status, err.status === 413 ? 'payload_too_large' : 'validation_failed', err.message);
+    // S3 down or unreachable is the service's problem, not the client's, and worth a retry
+    if (isStorageOutage(err)) return problem(c, 503, 'storage_unavailable');
+    console.error('basin edge: unhandled error', err);
+    return problem(c, 500, 'internal_error');
+  });
+  app.notFound((c) => problem(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
+
+  // Order matters: authenticate before reading a body, then guard and parse it.
+  app.use('/v1/*', bearerAuth(config.apiKeys));
+  app.use('/merge', bearerAuth(config.apiKeys));
+  app.use('/v1/*', jsonBody(limits.maxBodyBytes));
+  app.use('/merge', jsonBody(limits.maxBodyBytes));
+  // Signed hooks: check the signature over the exact bytes before any schema looks at them.
+  app.use('/v1/hooks/*', async (c, next) => {
+    if (config.hookSecret) await verifyStandardWebhook(config.hookSecret, c.req.raw.headers, await c.req.text());
+    await next();
+  });
+
+  app.openapi(spec.healthz, (c) => c.json({ ok: true as const }, 200));
+
+  app.openapi(spec.createUpload, async (c) => {
+    const tenant = c.get('tenant');
+    const body = c.req.valid('json');
+    if (body.size > limits.maxUploadBytes) {
+      throw new ProblemError(413, 'payload_too_large', `uploads are limited to ${limits.maxUploadBytes} bytes`, [
+        { path: 'size', message: `at most ${limits.maxUploadBytes}` },
+      ]);
+    }
+    const id = newId('upl');
+    const url = await store.presignPut(keys.upload(tenant, id), { expiresIn: limits.presignSeconds, contentLength: body.size });
+    const expiresAt = new Date(Date.now() + limits.presignSeconds * 1000).toISOString();
+    return c.json({ id, url, method: 'PUT' as const, headers: { 'content-length': String(body.size) }, expiresAt }, 201);
+  });
+
+  /** Creates (or, for a known Idempotency-Key, finds) a job; shared by the API and the training hook. */
+  const submitMerge = async (c: Context<AuthEnv>, request: spec.MergeRequestOut, idemKey: string | undefined) => {
+    const tenant = c.get('tenant');
+    const requestHash = await sha256Hex(canonicalJson(request));
+    const conflict = () => new ProblemError(422, 'idempotency_conflict', 'this Idempotency-Key was used with a different request body');
+    let jobId = newId('job');
+    if (idemKey !== undefined) {
+      const seen = await jobs.idempotent(tenant, idemKey);
+      if (seen && seen.requestHash !== requestHash) throw conflict();
+      const job = seen && (await jobs.find(tenant, seen.jobId));
+      if (job) return { job, replayed: true };
+      if (seen) jobId = seen.jobId; // bound earlier, job not written (inputs were missing, or a crash): finish it
+    }
+    await checkInputs(request, tenant, store, config.allowedBuckets, config.fetchUrl, limits.maxUploadBytes);
+    if (idemKey !== undefined) {
+      const bound = await jobs.claim(tenant, idemKey, jobId, requestHash);
+      if (bound.requestHash !== requestHash) throw conflict();
+      const job = bound.jobId !== jobId ? await jobs.find(tenant, bound.jobId) : undefined;
+      if (job) return { job, replayed: true }; // a concurrent request with this key won
+      jobId = bound.jobId;
+    }
+    const job = await jobs.create(tenant, request, requestHash, jobId);
+    // A failed dispatch leaves the job queued in S3; a runner picks it up when it scans.
+    await background(c, dispatchJob(config.runner, { jobId: job.id, tenant }, config.dispatchTimeoutMs));
+    return { job, replayed: false };
+  };
+  const createMergeHandler = async (c: Context<AuthEnv>, request: spec.MergeRequestOut, idemKey: string | undefined) => {
+    const { job, replayed } = await submitMerge(c, request, idemKey);
+    if (replayed) c.header('idempotent-replayed', 'true');
+    c.header('location', job.result.self);
+    return c.json(job, 202);
+  };
+  app.openapi(spec.createMerge, (c) => createMergeHandler(c, c.req.valid('json'), c.req.valid('header')['idempotency-key']));
+  app.openapi(spec.createMergeAlias, (c) => createMergeHandler(c, c.req.valid('json'), c.req.valid('header')['idempotency-key']));
+
+  app.openapi(spec.trainingRunHook, async (c) => {
+    const tenant = c.get('tenant');
+    const event = c.req.valid('json');
+    const group = await groups.record(tenant, event);
+    if (group.members.length < event.group.size) return c.json({ group: event.group.id, members: group.members.length, size: event.group.size, job: null }, 202);
+    // Complete: models in run-id order (deterministic), one job per group however often events repeat.
+    const request = { ...event.group.merge, models: group.members.slice(0, event.group.size).map((m) => m.checkpoint) } as spec.MergeRequestOut;
+    const { job } = await submitMerge(c, request, `group:${event.group.id}`);
+    return c.json({ group: event.group.id, members: group.members.length, size: event.group.size, job }, 202);
+  });
+
+  app.openapi(spec.getMerge, async (c) => c.json(await jobs.get(c.get('tenant'), c.req.valid('param').id), 200));
+
+  app.openapi(spec.listMerges, async (c) => {
+    const q = c.req.valid('query');
+    const limit = Math.min(q.limit ?? 20, limits.maxPageSize);
+    return c.json(await jobs.list(c.get('tenant'), limit, q.cursor), 200);
+  });
+
+  app.openapi(spec.cancelMerge, async (c) => c.json(await jobs.cancel(c.get('tenant'), c.req.valid('param').id), 200));
+
+  /** A result object of an existing job of this tenant, or the right 404. */
+  const resultBytes = async (tenant: string, id: string, file: 'report.json' | 'report.svg') => {
+    await jobs.get(tenant, id);
+    const bytes = await store.getBytes(keys.jobFile(tenant, id, file));
+    if (!bytes) throw new ProblemError(404, 'result_not_ready', `merge ${id} has no ${file} yet`);
+    return bytes;
+  };
+  app.openapi(spec.getReport, async (c) => {
+    const bytes = await resultBytes(c.get('tenant'), c.req.valid('param').id, 'report.json');
+    return c.body(bytes as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'application/json' }) as never;
+  });
+  app.openapi(spec.getReportSvg, async (c) => {
+    const bytes = await resultBytes(c.get('tenant'), c.req.valid('param').id, 'report.svg');
+    return c.body(bytes as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'image/svg+xml' }) as never;
+  });
+  app.openapi(spec.getWeights, async (c) => {
+    const tenant = c.get('tenant');
+    const { id } = c.req.valid('param');
+    await jobs.get(tenant, id);
+    const key = keys.jobFile(tenant, id, 'merged.safetensors');
+    if (!(await store.head(key))) throw new ProblemError(404, 'result_not_ready', `merge ${id} has no merged weights yet`);
+    const url = await store.presignGet(key, { expiresIn: limits.presignSeconds, filename: `${id}.safetensors` });
+    return c.redirect(url, 302) as never;
+  });
+
+  let yaml: string | undefined; // built on first request: the routes are all registered by then
+  app.get('/openapi.yaml', (c) => c.body((yaml ??= openApiYaml(app)), 200, { 'content-type': 'application/yaml; charset=utf-8' }));
+  app.get('/docs', swaggerUI({ url: '/openapi.yaml', title: 'basin API' }));
+  return app;
+}
+
+export type BasinApp = ReturnType<typeof createApp>;

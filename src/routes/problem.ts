@@ -1,0 +1,54 @@
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { FieldError, Problem, ProblemCode } from '../contracts/problem.ts';
+
+const titles: Record<ProblemCode, string> = {
+  unauthorized: 'Missing or invalid API key',
+  not_found: 'Not found',
+  validation_failed: 'The request is invalid',
+  malformed_json: 'The body is not valid JSON',
+  payload_too_large: 'The body is too large',
+  unsupported_media_type: 'Unsupported content type',
+  idempotency_conflict: 'Idempotency-Key reused with a different request',
+  input_not_found: 'A referenced input does not exist',
+  input_not_allowed: 'A referenced input is not readable by this service',
+  input_too_large: 'A referenced input is larger than the upload limit',
+  job_not_cancelable: 'The job has already finished',
+  result_not_ready: 'The result does not exist yet',
+  method_not_allowed: 'Method not allowed',
+  storage_unavailable: 'Storage is unreachable; retry later',
+  internal_error: 'Internal error',
+};
+
+/** An error that becomes a problem document; thrown anywhere below a route. */
+export class ProblemError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: ProblemCode,
+    detail?: string,
+    readonly errors?: FieldError[],
+  ) {
+    super(detail ?? titles[code]);
+  }
+}
+
+export function problemBody(status: number, code: ProblemCode, detail?: string, errors?: FieldError[]): Problem {
+  return {
+    type: `/problems/${code}`,
+    title: titles[code],
+    status,
+    code,
+    ...(detail ? { detail } : {}),
+    ...(errors ? { errors } : {}),
+  };
+}
+
+export function problem(c: Context, status: ContentfulStatusCode, code: ProblemCode, detail?: string, errors?: FieldError[]) {
+  const body = { ...problemBody(status, code, detail, errors), instance: c.req.path };
+  return c.body(JSON.stringify(body), status, { 'content-type': 'application/problem+json' });
+}
+
+/** zod issues -> `errors: [{path, message}]`, paths dotted (`models.1.upload`). */
+export function fieldErrors(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>): FieldError[] {
+  return issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })).slice(0, 50);
+}

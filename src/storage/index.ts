@@ -1,0 +1,4 @@
+export * from './keys.ts';
+export * from './client.ts';
+export * from './store.ts';
+export * from './credentials.ts';

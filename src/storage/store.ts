@@ -1,0 +1,167 @@
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+
+/** What the engine reads checkpoints through (structurally src/pipeline/safetensors.ts ByteSource). */
+export interface ByteSource {
+  readonly size: number;
+  read(offset: number, length: number): Promise<Uint8Array>;
+}
+
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  etag?: string;
+  lastModified?: Date;
+}
+
+export interface ListPage {
+  objects: ObjectInfo[];
+  /** common prefixes when listing with a delimiter */
+  prefixes: string[];
+  /** pass back as `cursor` for the next page; absent on the last page */
+  cursor?: string;
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
+}
+
+/** Typed access to one bucket. Missing objects are `undefined`, never exceptions. */
+export class BlobStore {
+  /**
+   * `presigner` signs the URLs handed to clients; give it the endpoint clients can reach when that
+   * differs from the one the service uses (an internal hostname, a private network).
+   */
+  constructor(
+    readonly s3: S3Client,
+    readonly bucket: string,
+    readonly presigner: S3Client = s3,
+  ) {}
+
+  /** Same client, another (allow-listed) bucket: for `s3://` references. */
+  forBucket(bucket: string): BlobStore {
+    return bucket === this.bucket ? this : new BlobStore(this.s3, bucket, this.presigner);
+  }
+
+  async putBytes(key: string, body: Uint8Array | string, contentType = 'application/octet-stream'): Promise<void> {
+    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType }));
+  }
+
+  async putJson(key: string, value: unknown): Promise<void> {
+    await this.putBytes(key, JSON.stringify(value), 'application/json');
+  }
+
+  /**
+   * Writes only when the key does not exist yet (If-None-Match: *; AWS S3 and R2 honour it, s3rver
+   * ignores it and always writes). false: someone else wrote it first.
+   */
+  async putJsonIfAbsent(key: string, value: unknown): Promise<boolean> {
+    try {
+      await this.s3.send(
+        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: JSON.stringify(value), ContentType: 'application/json', IfNoneMatch: '*' }),
+      );
+      return true;
+    } catch (err) {
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 412 || status === 409) return false;
+      throw err;
+    }
+  }
+
+  async getBytes(key: string): Promise<Uint8Array | undefined> {
+    try {
+      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return out.Body ? await out.Body.transformToByteArray() : new Uint8Array(0);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async getJson(key: string): Promise<unknown | undefined> {
+    const bytes = await this.getBytes(key);
+    return bytes === undefined ? undefined : JSON.parse(new TextDecoder().decode(bytes));
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const out = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { key, size: out.ContentLength ?? 0, etag: out.ETag, lastModified: out.LastModified };
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+  }
+
+  /** One page of keys under `prefix`; `startAfter` resumes after a key (S3 orders keys by UTF-8 bytes). */
+  async list(prefix: string, opts: { cursor?: string; limit?: number; delimiter?: string; startAfter?: string } = {}): Promise<ListPage> {
+    const out = await this.s3.send(
+      new ListObjectsV2Command({
+        Bucket: this.bucket,
+        Prefix: prefix,
+        Delimiter: opts.delimiter,
+        MaxKeys: opts.limit ?? 1000,
+        ContinuationToken: opts.cursor,
+        StartAfter: opts.startAfter,
+      }),
+    );
+    return {
+      objects: (out.Contents ?? []).map((o) => ({ key: o.Key!, size: o.Size ?? 0, etag: o.ETag, lastModified: o.LastModified })),
+      prefixes: (out.CommonPrefixes ?? []).map((p) => p.Prefix!),
+      cursor: out.IsTruncated ? out.NextContinuationToken : undefined,
+    };
+  }
+
+  /** A presigned PUT; the signed Content-Length makes S3 refuse any other size. */
+  presignPut(key: string, opts: { expiresIn: number; contentLength?: number; contentType?: string }): Promise<string> {
+    const cmd = new PutObjectCommand({ Bucket: this.bucket, Key: key, ContentLength: opts.contentLength, ContentType: opts.contentType });
+    const signableHeaders = new Set<string>();
+    if (opts.contentLength !== undefined) signableHeaders.add('content-length');
+    if (opts.contentType !== undefined) signableHeaders.add('content-type');
+    return getSignedUrl(this.presigner, cmd, { expiresIn: opts.expiresIn, signableHeaders });
+  }
+
+  presignGet(key: string, opts: { expiresIn: number; filename?: string }): Promise<string> {
+    const cmd = new GetObjectCommand({
+      Bucket: this.bucket,
+      Key: key,
+      ResponseContentDisposition: opts.filename ? `attachment; filename="${opts.filename}"` : undefined,
+    });
+    return getSignedUrl(this.presigner, cmd, { expiresIn: opts.expiresIn });
+  }
+
+  /** Ranged reads of one object: checkpoints stream by safetensors offsets, never loaded whole. */
+  async source(key: string): Promise<ByteSource | undefined> {
+    const info = await this.head(key);
+    if (!info) return undefined;
+    const { s3, bucket } = this;
+    const size = info.size;
+    return {
+      size,
+      async read(offset: number, length: number): Promise<Uint8Array> {
+        if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > size) {
+          throw new RangeError(`read ${offset}+${length} outside ${key} (${size} bytes)`);
+        }
+        if (length === 0) return new Uint8Array(0);
+        const out = await s3.send(
+          new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${offset}-${offset + length - 1}`, IfMatch: info.etag }),
+        );
+        const bytes = await out.Body!.transformToByteArray();
+        if (bytes.length !== length) throw new Error(`short read of ${key}: wanted ${length} bytes, got ${bytes.length}`);
+        return bytes;
+      },
+    };
+  }
+}

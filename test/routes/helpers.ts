@@ -1,0 +1,57 @@
+import { expect } from 'vitest';
+import { createHash } from 'node:crypto';
+import { createApp } from '../../src/routes/app.ts';
+import { defaultLimits, type AppConfig } from '../../src/routes/config.ts';
+import { keys } from '../../src/storage/keys.ts';
+import { EXTERNAL_BUCKET, freshTenant, testStore } from '../storage/helpers.ts';
+
+export const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+/** Two tenants with one key each, on the shared s3rver, under fresh prefixes. */
+export function testApp(overrides: Partial<AppConfig> = {}) {
+  const tenantA = freshTenant();
+  const tenantB = freshTenant();
+  const keyA = `key-a-${tenantA}`;
+  const keyB = `key-b-${tenantB}`;
+  const store = testStore();
+  const app = createApp({
+    store,
+    apiKeys: new Map([
+      [sha256(keyA), tenantA],
+      [sha256(keyB), tenantB],
+    ]),
+    allowedBuckets: [EXTERNAL_BUCKET],
+    limits: { ...defaultLimits, maxBodyBytes: 64 * 1024, maxUploadBytes: 1024 ** 3 },
+    fetchUrl: (async () => new Response(null, { status: 200 })) as typeof fetch,
+    ...overrides,
+  });
+  const call = (key: string | undefined) => (path: string, init: RequestInit & { json?: unknown } = {}) => {
+    const headers = new Headers(init.headers);
+    if (key) headers.set('authorization', `Bearer ${key}`);
+    let body = init.body;
+    if (init.json !== undefined) {
+      body = JSON.stringify(init.json);
+      if (!headers.has('content-type')) headers.set('content-type', 'application/json');
+    }
+    return app.request(path, { ...init, headers, body });
+  };
+  /** Puts a small object where an upload id points, as a client's presigned PUT would. */
+  const seedUpload = async (tenant: string, id: string) => store.putBytes(keys.upload(tenant, id), new Uint8Array([1, 2, 3, 4]));
+  return { app, store, tenantA, tenantB, asA: call(keyA), asB: call(keyB), anon: call(undefined), seedUpload };
+}
+
+export function mergeBody(models: string[] = ['upl_modelaaa1', 'upl_modelbbb2']) {
+  return {
+    models: models.map((upload) => ({ upload })),
+    architecture: { layout: 'pytorch', input: [784], layers: [{ type: 'linear', name: '0' }, { type: 'relu' }, { type: 'linear', name: '2' }] },
+    data: { evaluation: { builtin: 'fashion-mnist', split: 'test', limit: 100 } },
+    alignment: { method: 'weight', seed: 0 },
+  };
+}
+
+export async function problemOf(res: Response) {
+  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+  const body = (await res.json()) as { code: string; status: number; errors?: Array<{ path: string; message: string }> };
+  expect(body.status).toBe(res.status);
+  return body;
+}

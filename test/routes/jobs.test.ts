@@ -1,0 +1,96 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { keys } from '../../src/storage/keys.ts';
+import { mergeBody, problemOf, testApp } from './helpers.ts';
+
+const t = testApp();
+const created: any[] = [];
+
+beforeAll(async () => {
+  await t.seedUpload(t.tenantA, 'upl_modelaaa1');
+  await t.seedUpload(t.tenantA, 'upl_modelbbb2');
+  for (let i = 0; i < 5; i++) created.push(await (await t.asA('/v1/merges', { method: 'POST', json: mergeBody() })).json());
+});
+
+describe('GET /v1/merges/{id}', () => {
+  it("answers another tenant's id exactly like a missing one", async () => {
+    const id = created[0].id;
+    const theirs = await t.asB(`/v1/merges/${id}`);
+    const missing = await t.asB('/v1/merges/job_0000000000zzzzzzzzzz');
+    expect(theirs.status).toBe(404);
+    expect(missing.status).toBe(404);
+    const a = (await problemOf(theirs)) as any;
+    const b = (await problemOf(missing)) as any;
+    expect(a.code).toBe('not_found');
+    expect({ ...a, detail: undefined, instance: undefined }).toEqual({ ...b, detail: undefined, instance: undefined });
+    expect((await t.asB(`/v1/merges/../../${id}`)).status).toBe(404);
+    expect((await t.asB('/v1/merges/not-an-id')).status).toBe(404);
+  });
+  it('401 without a key', async () => {
+    expect((await problemOf(await t.anon(`/v1/merges/${created[0].id}`))).code).toBe('unauthorized');
+  });
+});
+
+describe('GET /v1/merges', () => {
+  it('pages through the tenant\'s jobs in creation order', async () => {
+    const ids: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const res: Response = await t.asA(`/v1/merges?limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(res.status).toBe(200);
+      const page = (await res.json()) as any;
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      ids.push(...page.items.map((j: any) => j.id));
+      cursor = page.nextCursor;
+      pages++;
+    } while (cursor && pages < 10);
+    expect(ids).toEqual(created.map((j) => j.id));
+    const b = (await (await t.asB('/v1/merges')).json()) as any;
+    expect(b).toEqual({ items: [], nextCursor: null });
+  });
+  it('422 for a bad limit, with its path', async () => {
+    const p = await problemOf(await t.asA('/v1/merges?limit=0'));
+    expect(p.code).toBe('validation_failed');
+    expect(p.errors![0].path).toBe('limit');
+  });
+});
+
+describe('DELETE /v1/merges/{id}', () => {
+  it('cancels a queued job; twice is fine; finished jobs answer 409; other tenants 404', async () => {
+    const id = created[1].id;
+    expect((await t.asB(`/v1/merges/${id}`, { method: 'DELETE' })).status).toBe(404);
+    const res = await t.asA(`/v1/merges/${id}`, { method: 'DELETE' });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as any).status).toBe('canceled');
+    expect(((await (await t.asA(`/v1/merges/${id}`, { method: 'DELETE' })).json()) as any).status).toBe('canceled');
+    const done = created[2];
+    await t.store.putJson(keys.jobFile(t.tenantA, done.id, 'status.json'), { ...done, status: 'succeeded', progress: 1 });
+    const p = await problemOf(await t.asA(`/v1/merges/${done.id}`, { method: 'DELETE' }));
+    expect(p.code).toBe('job_not_cancelable');
+  });
+});
+
+describe('results', () => {
+  it('404 result_not_ready until the runner writes them, then report, svg and a weights redirect', async () => {
+    const id = created[3].id;
+    for (const path of ['report', 'report.svg', 'weights']) {
+      const p = await problemOf(await t.asA(`/v1/merges/${id}/${path}`));
+      expect(p.code).toBe('result_not_ready');
+      expect((await problemOf(await t.asB(`/v1/merges/${id}/${path}`))).code).toBe('not_found');
+    }
+    await t.store.putJson(keys.jobFile(t.tenantA, id, 'report.json'), { alphas: [0, 1] });
+    await t.store.putBytes(keys.jobFile(t.tenantA, id, 'report.svg'), '<svg/>', 'image/svg+xml');
+    await t.store.putBytes(keys.jobFile(t.tenantA, id, 'merged.safetensors'), new Uint8Array([9, 8, 7]));
+    const report = await t.asA(`/v1/merges/${id}/report`);
+    expect(report.status).toBe(200);
+    expect(await report.json()).toEqual({ alphas: [0, 1] });
+    const svg = await t.asA(`/v1/merges/${id}/report.svg`);
+    expect(svg.headers.get('content-type')).toBe('image/svg+xml');
+    expect(await svg.text()).toBe('<svg/>');
+    const weights = await t.asA(`/v1/merges/${id}/weights`);
+    expect(weights.status).toBe(302);
+    const got = await fetch(weights.headers.get('location')!);
+    expect(Array.from(new Uint8Array(await got.arrayBuffer()))).toEqual([9, 8, 7]);
+    expect((await t.asB(`/v1/merges/${id}/weights`)).status).toBe(404);
+  });
+});
