@@ -5,7 +5,11 @@
  * Algorithm: Jonker & Volgenant (1987), "A shortest augmenting path algorithm for dense and sparse linear
  * assignment problems" — the shortest-augmenting-path family SciPy uses (Crouse 2016) — with LAPJV's
  * initialisation, which settles most rows of easy matrices before any path search:
- *   1. column reduction: v[j] = min_i c[i][j]; each column tentatively goes to its cheapest row;
+ *   1. column reduction: v[j] = min_i c[i][j]; each column tentatively goes to its cheapest row. When the
+ *      rows sit on clearly different levels (sd of the row minima > 0.1 x the mean row spread: real
+ *      weight-matching costs, where neuron norms scale whole rows) the rows are reduced first,
+ *      v[j] = min_i (c[i][j] - min_k c[i][k]); otherwise a few low rows take most columns, and on the
+ *      MNIST MLP's weight-matching matrices phase 4 then does 3-6x more work;
  *   2. reduction transfer: a row that got exactly one column lowers that column's price to its
  *      second-best reduced cost (keeps the assignment, loosens the others);
  *   3. augmenting row reduction (two passes, auction-like with zero epsilon): a free row takes its
@@ -14,9 +18,11 @@
  *      4-8n scans the paths of phase 4 are cheaper (measured at n = 256..4096, see bench/lap.ts);
  *   4. for each row still free, Dijkstra over columns on reduced costs c[i][j] - v[j] - u[i] to the
  *      nearest free column (a free column wins ties), then price update and augmentation.
- * On weight-matching matrices (a noisy permutation) phase 1 alone usually assigns every row, and the
- * solve is one pass over the matrix. Phases 1-3 are heuristics: phase 4 alone is exact, they only
- * shorten its work.
+ * On a noisy permuted copy of one net (bench/lap.ts's `wm`) phase 1 alone usually assigns every row, and
+ * the solve is one pass over the matrix. Between two independently trained nets (bench/lap.ts's `real`,
+ * and the real MNIST matrices) most rows are left to phases 3-4: these do fewer row scans than SciPy's
+ * column visits (0.7-0.8x), which is what keeps the JavaScript within reach of its C++. Phases 1-3 are
+ * heuristics: phase 4 alone is exact, they only shorten its work.
  * Invariants (all in exact arithmetic): every assigned column is a cheapest column of its row under the
  * prices v (so reduced costs are >= 0 and 0 on the assignment), v[j] only decreases once a column is
  * assigned, and an unassigned column's price is never touched by phases 3-4. When n < m, phases 1-2 are
@@ -30,7 +36,7 @@
  * or objects in the loops. The Dijkstra sweeps visit every column in index order and mask settled ones
  * (price -Infinity, distance +Infinity) instead of compacting a list of unsettled columns: the gathers of
  * a compacted list cost more than the extra visits. Tie handling is kept out of the sweeps, where the
- * extra test costs V8 a lot.
+ * extra test costs V8 a lot, and looks at the free columns only.
  *
  * Infinite entries, as SciPy: when minimising, +Infinity marks a forbidden pair and -Infinity is rejected;
  * when maximising, -Infinity is forbidden and +Infinity rejected. If no assignment avoids the forbidden
@@ -208,6 +214,9 @@ function solve(c: Float64Array, s: number, n: number, m: number, maximize: boole
   if (numFree > 0) augment(c, s, m, v, x, y, free, numFree);
 }
 
+/** Row reduction before column reduction when sd(row minima) exceeds this share of the mean row spread. */
+const ROW_LEVEL_SPREAD = 0.1;
+
 /**
  * Phases 1-2 (square only). Returns the number of free rows, listed in free, or -1 (with the state
  * half-built) if an entry is NaN or infinite.
@@ -219,25 +228,57 @@ function columnReduction(
   const m = n;
   const argmin = new Int32Array(m);
   const matches = new Int32Array(n);
-  // Column minima, scanning row-major (first row wins ties); h - h is 0 exactly when h is finite.
+  // One row-major pass: column minima (first row wins ties), row minima u[i] and row sums; h - h is 0
+  // exactly when h is finite.
+  const u = new Float64Array(n);
   let finite = true;
-  for (let j = 0; j < m; j++) {
-    const h = s * c[j];
-    v[j] = h;
-    if (h - h !== 0) finite = false;
-  }
-  for (let i = 1; i < n; i++) {
+  let spread = 0; // sum over rows of (row mean - row min)
+  for (let j = 0; j < m; j++) v[j] = Infinity;
+  for (let i = 0; i < n; i++) {
     const io = i * m;
+    let min = Infinity;
+    let sum = 0;
     for (let j = 0; j < m; j++) {
       const h = s * c[io + j];
+      if (h < min) min = h;
+      sum += h;
       if (h < v[j]) {
         v[j] = h;
         argmin[j] = i;
       }
       if (h - h !== 0) finite = false;
     }
+    u[i] = min;
+    spread += sum / m - min;
   }
   if (!finite) return -1;
+  // Rows on very different levels (real weight-matching costs: neuron norms differ, so whole rows of
+  // W_a W_b^T are shifted) hand most columns to the few lowest rows and leave the rest free with poor
+  // prices. Then take the column minima of the row-reduced costs c[i][j] - u[i] instead (a second pass):
+  // on the MNIST MLP's matrices that cuts the shortest-path work 3-6x. Rows on one level (uniform random
+  // costs, where it would cost 10-16% more row scans) keep plain column reduction.
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += u[i];
+  mean /= n;
+  let varU = 0;
+  for (let i = 0; i < n; i++) varU += (u[i] - mean) * (u[i] - mean);
+  if (Math.sqrt(varU / n) > ROW_LEVEL_SPREAD * (spread / n)) {
+    for (let j = 0; j < m; j++) {
+      v[j] = s * c[j] - u[0];
+      argmin[j] = 0;
+    }
+    for (let i = 1; i < n; i++) {
+      const io = i * m;
+      const ui = u[i];
+      for (let j = 0; j < m; j++) {
+        const h = s * c[io + j] - ui;
+        if (h < v[j]) {
+          v[j] = h;
+          argmin[j] = i;
+        }
+      }
+    }
+  }
   // Each column goes to its cheapest row; a row claimed several times keeps its cheapest column.
   for (let j = m - 1; j >= 0; j--) {
     const i = argmin[j];
@@ -269,7 +310,7 @@ function columnReduction(
       const h = s * c[io + j] - v[j];
       if (h < min) min = h;
     }
-    v[j1] -= min;
+    v[j1] = s * c[io + j1] - min;
   }
   return numFree;
 }
@@ -351,6 +392,16 @@ function augment(
   const pred = new Int32Array(m); // row before each column on its current shortest path
   const settled = new Int32Array(m); // columns settled in this search, in order
   const settledD = new Float64Array(m); // their path lengths
+  // The free columns (few once phases 1-3 ran), for the tie check below.
+  const freeCols = new Int32Array(m);
+  const freePos = new Int32Array(m);
+  let numFreeCols = 0;
+  for (let j = 0; j < m; j++) {
+    if (y[j] < 0) {
+      freePos[j] = numFreeCols;
+      freeCols[numFreeCols++] = j;
+    }
+  }
 
   for (let f = 0; f < numFree; f++) {
     const row = free[f];
@@ -379,15 +430,18 @@ function augment(
     let end: number;
     for (;;) {
       if (minD === Infinity) throw new LapInfeasibleError(); // every column still reachable is forbidden
-      // Among columns tied at the minimum prefer a free one: the search ends there. (Kept out of the
-      // sweeps, where the extra test costs V8 a lot; ties are rare in float data, common in integer data.)
+      // Among columns tied at the minimum prefer a free one (the first by index: bp is the first column at
+      // the minimum): the search ends there. Kept out of the sweeps, where the extra test costs V8 a lot,
+      // and done over the free columns only: ties are common in integer data and in real weight-matching
+      // costs after row reduction (a row that is the cheapest of several columns has reduced cost 0 on
+      // all of them), and a scan over every column made up a third of the path work on the latter.
       if (tie !== 0 && y[bp] >= 0) {
-        for (let j = bp + 1; j < m; j++) {
-          if (d[j] === minD && y[j] < 0) {
-            bp = j;
-            break;
-          }
+        let jt = m;
+        for (let t = 0; t < numFreeCols; t++) {
+          const j = freeCols[t];
+          if (d[j] === minD && j < jt) jt = j;
         }
+        if (jt < m) bp = jt;
       }
       const j1 = bp;
       if (y[j1] < 0) {
@@ -436,6 +490,10 @@ function augment(
       const j = settled[t];
       v[j] += settledD[t] - minD;
     }
+    // end is no longer free.
+    const last = freeCols[--numFreeCols];
+    freeCols[freePos[end]] = last;
+    freePos[last] = freePos[end];
     // Flip the path.
     let j = end;
     for (;;) {

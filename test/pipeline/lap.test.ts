@@ -239,6 +239,55 @@ describe('linearSumAssignment: larger instances', () => {
     expect(Array.from(x)).toEqual(Array.from(sigma));
   });
 
+  it('real-like weight-matching costs (two independent nets: shared low-rank part, weak correspondence, uneven neuron norms) match the Hungarian total', () => {
+    // The structure of bench/lap.ts's "real" kind, the case where column reduction alone leaves most rows
+    // free and the augmenting paths are long: C = A B^T with a_i = g_i (sum_r t_ir l_r s_r + rho z_sigma(i) + e_i).
+    const rand = rng(11);
+    const gauss = (): number => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+    for (const [n, k, rho] of [[120, 16, 0.8], [250, 64, 0.8], [300, 32, 0.5], [200, 64, 1.2]] as const) {
+      const lambda = [3, 2, 1.5, 1];
+      const shared = Float64Array.from({ length: lambda.length * k }, () => gauss() / Math.sqrt(k));
+      const z = Float64Array.from({ length: n * k }, gauss);
+      const sigma = shuffled(n, rand);
+      const net = (perm: Int32Array | null): Float64Array => {
+        const w = new Float64Array(n * k);
+        for (let i = 0; i < n; i++) {
+          const zo = (perm ? perm[i] : i) * k;
+          for (let q = 0; q < k; q++) w[i * k + q] = rho * z[zo + q] + gauss();
+          for (let r = 0; r < lambda.length; r++) {
+            const t = lambda[r] * gauss();
+            for (let q = 0; q < k; q++) w[i * k + q] += t * shared[r * k + q];
+          }
+          const g = Math.exp(0.3 * gauss());
+          for (let q = 0; q < k; q++) w[i * k + q] *= g;
+        }
+        return w;
+      };
+      const a = net(sigma);
+      const b = net(null);
+      const c = new Float64Array(n * n);
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < n; j++) {
+          let s = 0;
+          for (let q = 0; q < k; q++) s += a[i * k + q] * b[j * k + q];
+          c[i * n + j] = s;
+        }
+      }
+      for (const maximize of [true, false]) {
+        const x = linearSumAssignment(c, n, n, { maximize });
+        expectInjective(x, n, n);
+        const got = assignmentScore(c, n, n, x);
+        const want = maximize ? -hungarianTotal(c.map((h) => -h), n, n) : hungarianTotal(c, n, n);
+        if (!close(got, want)) throw new Error(`real-like n=${n} k=${k} rho=${rho} maximize=${maximize}: ${got} vs ${want}`);
+      }
+      // Float32 input: the same optimum as its exact Float64 widening.
+      const f = Float32Array.from(c);
+      const xf = linearSumAssignment(f, n, n, { maximize: true });
+      const wf = Float64Array.from(f);
+      expect(close(assignmentScore(wf, n, n, xf), -hungarianTotal(wf.map((h) => -h), n, n))).toBe(true);
+    }
+  });
+
   it('degenerate matrices (all equal, rank one, repeated rows) give a permutation with the optimal total', () => {
     const n = 300;
     const cases: [string, Float64Array, number][] = [];
