@@ -22,6 +22,26 @@ import { pathToFileURL } from 'node:url';
 import { assignmentScore, linearSumAssignment } from '../src/pipeline/lap.ts';
 import { gaussian, mulberry32 } from '../src/pipeline/random.ts';
 
+/** cost[i][j] = <a_i, b_j> for row-major a, b [n, width] (width a multiple of 4): both rows contiguous. */
+function rowDots(a: Float64Array | Float32Array, b: Float64Array | Float32Array, n: number, width: number): Float64Array {
+  const cost = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    const ao = i * width;
+    for (let j = 0; j < n; j++) {
+      const bo = j * width;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let q = 0; q < width; q += 4) {
+        s0 += a[ao + q] * b[bo + q];
+        s1 += a[ao + q + 1] * b[bo + q + 1];
+        s2 += a[ao + q + 2] * b[bo + q + 2];
+        s3 += a[ao + q + 3] * b[bo + q + 3];
+      }
+      cost[i * n + j] = s0 + s1 + s2 + s3;
+    }
+  }
+  return cost;
+}
+
 export const WM_WIDTH = 512;
 export const REAL_WIDTH = 64;
 export const REAL_RHO = 0.8;
@@ -57,21 +77,7 @@ export function weightMatchingCosts(n: number, seed: number, width = WM_WIDTH, n
     for (let k = 0; k < width; k++) b[bo + k] = a[ao + k] + noise * gauss();
   }
   // cost[i][j] = <a_i, b_j>: both rows contiguous
-  const cost = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    const ao = i * width;
-    for (let j = 0; j < n; j++) {
-      const bo = j * width;
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (let k = 0; k < width; k += 4) {
-        s0 += a[ao + k] * b[bo + k];
-        s1 += a[ao + k + 1] * b[bo + k + 1];
-        s2 += a[ao + k + 2] * b[bo + k + 2];
-        s3 += a[ao + k + 3] * b[bo + k + 3];
-      }
-      cost[i * n + j] = s0 + s1 + s2 + s3;
-    }
-  }
+  const cost = rowDots(a, b, n, width);
   return { cost, sigma };
 }
 
@@ -123,21 +129,7 @@ export function realLikeCosts(n: number, seed: number, k = REAL_WIDTH, rho = REA
   };
   const a = net(sigma);
   const b = net(null);
-  const cost = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    const ao = i * k;
-    for (let j = 0; j < n; j++) {
-      const bo = j * k;
-      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-      for (let q = 0; q < k; q += 4) {
-        s0 += a[ao + q] * b[bo + q];
-        s1 += a[ao + q + 1] * b[bo + q + 1];
-        s2 += a[ao + q + 2] * b[bo + q + 2];
-        s3 += a[ao + q + 3] * b[bo + q + 3];
-      }
-      cost[i * n + j] = s0 + s1 + s2 + s3;
-    }
-  }
+  const cost = rowDots(a, b, n, k);
   return cost;
 }
 

@@ -13,6 +13,7 @@ import {
   writeSafetensorsFile,
   type SafetensorsErrorCode,
 } from '../../src/pipeline/safetensors.ts';
+import { mulberry32 } from '../../src/pipeline/random.ts';
 import type { FloatTensor, HostTensor, IntDType, IntTensor } from '../../src/pipeline/tensor.ts';
 
 // ------------------------------------------------------------------------------------------------
@@ -107,17 +108,7 @@ async function expectCode(p: Promise<unknown> | (() => unknown), code: Safetenso
   if (message) expect((err as Error).message).toMatch(message);
 }
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 /** Float32 values of many magnitudes, plus edge cases around every rounding boundary we care about. */
 function floatSamples(): Float32Array {
