@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Job } from './job.ts';
 import { MergeRequest } from './mergeRequest.ts';
 import { RemoteRef } from './references.ts';
 
@@ -29,6 +30,6 @@ export const TrainingRunAccepted = z
     members: z.number().int(),
     size: z.number().int(),
     /** the merge job, once the group is complete */
-    job: z.unknown().nullable(),
+    job: Job.nullable(),
   })
   .meta({ id: 'TrainingRunAccepted' });

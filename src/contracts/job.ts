@@ -24,6 +24,26 @@ export const JobLinks = z
   })
   .meta({ id: 'JobLinks' });
 
+/**
+ * One attempt to deliver the outbound webhook. The runner appends these (the edge writes `[]`);
+ * the job document is the delivery log, so a client can see why its endpoint heard nothing.
+ */
+export const WebhookDelivery = z
+  .strictObject({
+    event: z.enum(['merge.succeeded', 'merge.failed']),
+    /** the `webhook-id` header: the same across retries of one event, so receivers can dedupe */
+    id: z.string().min(1).max(100),
+    attempt: z.number().int().min(1),
+    at: z.iso.datetime(),
+    /** the receiver's HTTP status; null when it could not be reached */
+    status: z.number().int().min(100).max(599).nullable(),
+    error: z.string().max(1000).nullable(),
+    /** when the next retry is due; null once delivered or given up */
+    nextAttemptAt: z.iso.datetime().nullable(),
+  })
+  .meta({ id: 'WebhookDelivery' });
+export type WebhookDelivery = z.infer<typeof WebhookDelivery>;
+
 export const Job = z
   .strictObject({
     id: JobId,
@@ -42,6 +62,8 @@ export const Job = z
     requestHash: z.string().regex(/^[0-9a-f]{64}$/),
     /** how many times a runner has claimed it */
     attempts: z.number().int().min(0),
+    /** outbound webhook attempts, oldest first (bounded: the runner keeps the latest) */
+    deliveries: z.array(WebhookDelivery).max(100),
   })
   .meta({ id: 'Job' });
 export type Job = z.infer<typeof Job>;

@@ -230,6 +230,7 @@ export interface components {
             result: components["schemas"]["JobLinks"];
             requestHash: string;
             attempts: number;
+            deliveries: components["schemas"]["WebhookDelivery"][];
         };
         /** @example job_0mf3k2x9a1b2c3d4e5f6 */
         JobId: string;
@@ -244,6 +245,18 @@ export interface components {
             report?: string;
             reportSvg?: string;
             weights?: string;
+        };
+        WebhookDelivery: {
+            /** @enum {string} */
+            event: "merge.succeeded" | "merge.failed";
+            id: string;
+            attempt: number;
+            /** Format: date-time */
+            at: string;
+            status: number | null;
+            error: string | null;
+            /** Format: date-time */
+            nextAttemptAt: string | null;
         };
         Upload: {
             id: components["schemas"]["UploadId"];
@@ -530,7 +543,7 @@ export interface components {
             group: string;
             members: number;
             size: number;
-            job?: unknown;
+            job: components["schemas"]["Job"] & (Record<string, never> | null);
         };
         TrainingRunEvent: {
             /** @enum {string} */

@@ -7,16 +7,19 @@ import { bearerAuth, type AuthEnv } from './auth.ts';
 import { jsonBody } from './body.ts';
 import type { AppConfig } from './config.ts';
 import { canonicalJson, newId, sha256Hex } from './crypto.ts';
-import { dispatchJob } from './dispatch.ts';
 import { checkInputs } from './inputs.ts';
 import { JobStore } from './jobs.ts';
 import { GroupStore, verifyStandardWebhook } from './hooks.ts';
 import { openApiYaml } from './openapi.ts';
+import { offerJob, throttledReoffer } from './pending.ts';
 import { fieldErrors, problem, ProblemError } from './problem.ts';
 import * as spec from './spec.ts';
 
-/** Runs work after the response where the platform allows it (Workers), else before answering. */
-async function background(c: Context, work: Promise<unknown>): Promise<void> {
+/**
+ * Work that must finish but need not delay the answer: Workers keep the isolate alive for it
+ * (waitUntil); Node has no such context, so `awaitOnNode` says whether to finish it first.
+ */
+async function background(c: Context, work: Promise<unknown>, awaitOnNode: boolean): Promise<void> {
   let ctx: { waitUntil(p: Promise<unknown>): void } | undefined;
   try {
     ctx = c.executionCtx;
@@ -24,7 +27,13 @@ async function background(c: Context, work: Promise<unknown>): Promise<void> {
     ctx = undefined; // Node: no execution context
   }
   if (ctx) ctx.waitUntil(work);
-  else await work;
+  else if (awaitOnNode) await work;
+}
+
+/** Hono's `/v1/merges/:id/report.svg` -> a RegExp matching the concrete paths it serves. */
+function routePattern(path: string): RegExp {
+  const parts = path.split('/').map((seg) => (seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^$()|[\]\\{}]/g, '\\$&')));
+  return new RegExp(`^${parts.join('/')}$`);
 }
 
 function isStorageOutage(err: unknown): boolean {
@@ -57,7 +66,29 @@ export function createApp(config: AppConfig) {
     console.error('basin edge: unhandled error', err);
     return problem(c, 500, 'internal_error');
   });
-  app.notFound((c) => problem(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
+  // A known path with another method is a 405 naming the allowed ones; anything else a 404.
+  let routeTable: Array<{ method: string; pattern: RegExp }> | undefined;
+  const allowedMethods = (path: string) => {
+    routeTable ??= app.routes
+      .filter((r) => r.method !== 'ALL')
+      .map((r) => ({ method: r.method, pattern: routePattern(r.path) }));
+    return [...new Set(routeTable.filter((r) => r.pattern.test(path)).map((r) => r.method))];
+  };
+  app.notFound((c) => {
+    const allow = allowedMethods(c.req.path);
+    if (allow.length === 0) return problem(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`);
+    c.header('allow', allow.join(', '));
+    return problem(c, 405, 'method_not_allowed', `${c.req.method} is not allowed here; use ${allow.join(', ')}`);
+  });
+
+  // Jobs the runner did not take are offered again on the next request once the interval has passed.
+  const reoffer = throttledReoffer(store, config.runner, config.reofferIntervalMs ?? Number.POSITIVE_INFINITY, config.dispatchTimeoutMs);
+  if (config.runner && config.reofferIntervalMs !== undefined) {
+    app.use('*', async (c, next) => {
+      await background(c, reoffer(), false);
+      await next();
+    });
+  }
 
   // Order matters: authenticate before reading a body, then guard and parse it.
   app.use('/v1/*', bearerAuth(config.apiKeys));
@@ -108,8 +139,9 @@ export function createApp(config: AppConfig) {
       jobId = bound.jobId;
     }
     const job = await jobs.create(tenant, request, requestHash, jobId);
-    // A failed dispatch leaves the job queued in S3; a runner picks it up when it scans.
-    await background(c, dispatchJob(config.runner, { jobId: job.id, tenant }, config.dispatchTimeoutMs));
+    // A refused dispatch leaves the job queued, marked to be offered again (pending.ts). On Node the
+    // answer waits for the offer, so a 202 means the runner has it or the marker is written.
+    await background(c, offerJob(store, config.runner, { jobId: job.id, tenant }, config.dispatchTimeoutMs), true);
     return { job, replayed: false };
   };
   const createMergeHandler = async (c: Context<AuthEnv>, request: spec.MergeRequestOut, idemKey: string | undefined) => {
@@ -170,7 +202,8 @@ export function createApp(config: AppConfig) {
   let yaml: string | undefined; // built on first request: the routes are all registered by then
   app.get('/openapi.yaml', (c) => c.body((yaml ??= openApiYaml(app)), 200, { 'content-type': 'application/yaml; charset=utf-8' }));
   app.get('/docs', swaggerUI({ url: '/openapi.yaml', title: 'basin API' }));
-  return app;
+  // The entry points drive re-offers from outside requests too: Node's timer, the Worker's cron.
+  return Object.assign(app, { reoffer });
 }
 
 export type BasinApp = ReturnType<typeof createApp>;

@@ -1,4 +1,5 @@
 import type { BlobStore } from '../storage/store.ts';
+import type { RunnerTarget } from './dispatch.ts';
 
 export interface Limits {
   /** request bodies on JSON routes (merge requests are small; files go through presigned PUTs) */
@@ -22,7 +23,13 @@ export interface AppConfig {
   store: BlobStore;
   /** SHA-256 hex of each API key -> tenant. Plain keys are never configured. */
   apiKeys: ReadonlyMap<string, string>;
-  runner?: { url: string; secret: string };
+  /** where new jobs are offered (signed POST); unset: runners only find jobs by scanning S3 */
+  runner?: RunnerTarget;
+  /**
+   * Jobs the runner did not take are offered again on the first request after this many ms (and by
+   * the Node timer or the Worker cron); unset: only by those, never by requests.
+   */
+  reofferIntervalMs?: number;
   /** buckets `s3://` references may name (the service's own bucket is always allowed) */
   allowedBuckets: readonly string[];
   limits: Limits;

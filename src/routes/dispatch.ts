@@ -1,6 +1,12 @@
 import type { DispatchMessage } from '../contracts/job.ts';
 import { hmacSha256Hex } from './crypto.ts';
 
+/** Where jobs are offered, and the shared secret that signs each offer. */
+export interface RunnerTarget {
+  url: string;
+  secret: string;
+}
+
 /** Header names of a dispatch; the runner verifies HMAC-SHA256(secret, `${timestamp}.${body}`). */
 export const DispatchHeaders = { timestamp: 'x-basin-timestamp', signature: 'x-basin-signature' } as const;
 
@@ -9,11 +15,11 @@ export async function signDispatch(secret: string, body: string, timestamp: numb
 }
 
 /**
- * Offers a job to the runner. Never throws: an unreachable or failing runner leaves the job
- * `queued` in S3, where a runner finds it when it starts (DESIGN 2), so nothing is lost.
+ * Offers a job to the runner; true when it answered 2xx. Never throws: an unreachable or failing
+ * runner leaves the job `queued` in S3 (see pending.ts for how it is offered again).
  */
 export async function dispatchJob(
-  runner: { url: string; secret: string } | undefined,
+  runner: RunnerTarget | undefined,
   msg: DispatchMessage,
   timeoutMs = 2000,
 ): Promise<boolean> {

@@ -21,6 +21,8 @@ export interface BasinEnv {
   BASIN_MAX_BODY_BYTES?: string;
   BASIN_MAX_UPLOAD_BYTES?: string;
   BASIN_PRESIGN_SECONDS?: string;
+  /** how often jobs the runner did not take are offered again (default 60) */
+  BASIN_REOFFER_SECONDS?: string;
 }
 
 /**
@@ -50,6 +52,7 @@ export function configFromEnv(env: BasinEnv): AppConfig {
     allowedBuckets: (env.BASIN_ALLOWED_BUCKETS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     hookSecret: env.BASIN_HOOK_SECRET || undefined,
     runner: env.RUNNER_URL ? { url: env.RUNNER_URL, secret: env.RUNNER_SECRET ?? '' } : undefined,
+    reofferIntervalMs: int(env.BASIN_REOFFER_SECONDS, 60) * 1000,
     limits: {
       maxBodyBytes: int(env.BASIN_MAX_BODY_BYTES, defaultLimits.maxBodyBytes),
       maxUploadBytes: int(env.BASIN_MAX_UPLOAD_BYTES, defaultLimits.maxUploadBytes),

@@ -31,6 +31,7 @@ export class JobStore {
       result: jobLinks(id),
       requestHash,
       attempts: 0,
+      deliveries: [],
     };
     // request first: a status.json never points at a missing request
     await this.store.putJson(keys.jobFile(tenant, id, 'request.json'), request);

@@ -29,7 +29,11 @@ export async function startEdge(env: BasinEnv & { PORT?: string; HOST?: string; 
     localS3 = await startLocalS3({ directory, buckets: [bucket, ...(env.BASIN_ALLOWED_BUCKETS ?? '').split(',').filter(Boolean)] });
     env = { ...env, BASIN_S3_ENDPOINT: localS3.endpoint };
   }
-  const app = createApp(configFromEnv(env));
+  const config = configFromEnv(env);
+  const app = createApp(config);
+  // Re-offer jobs the runner did not take even when no requests come in (requests also trigger it).
+  const timer = config.runner && config.reofferIntervalMs ? setInterval(() => void app.reoffer(true), config.reofferIntervalMs) : undefined;
+  timer?.unref();
   const host = env.HOST ?? '127.0.0.1';
   const server = await new Promise<ReturnType<typeof serve>>((ok) => {
     const s = serve({ fetch: app.fetch, port: Number(env.PORT ?? 8787), hostname: host }, () => ok(s));
@@ -40,6 +44,7 @@ export async function startEdge(env: BasinEnv & { PORT?: string; HOST?: string; 
     port,
     localS3,
     close: async () => {
+      clearInterval(timer);
       await new Promise<void>((done) => server.close(() => done()));
       await localS3?.stop();
     },

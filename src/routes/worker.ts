@@ -4,10 +4,14 @@ import { configFromEnv, type BasinEnv } from './env.ts';
 
 // Workers hand the environment to each request; build the app once per isolate from the first one.
 let app: BasinApp | undefined;
+const appFor = (env: BasinEnv) => (app ??= createApp(configFromEnv(env)));
 
 export default {
   fetch(request: Request, env: BasinEnv, ctx: ExecutionContext): Response | Promise<Response> {
-    app ??= createApp(configFromEnv(env));
-    return app.fetch(request, env, ctx);
+    return appFor(env).fetch(request, env, ctx);
+  },
+  /** Cron Trigger (wrangler.toml): offer again the jobs the runner did not take, even with no traffic. */
+  scheduled(_controller: unknown, env: BasinEnv, ctx: ExecutionContext): void {
+    ctx.waitUntil(appFor(env).reoffer(true));
   },
 };

@@ -24,6 +24,12 @@ export const keys = {
   /** Merge groups fed by training-run hooks: one object per finished run. */
   groupMembers: (tenant: string, group: string) => `t/${segment('tenant', tenant)}/groups/${segment('group id', group)}/members/`,
   groupMember: (tenant: string, group: string, run: string) => `${keys.groupMembers(tenant, group)}${segment('run id', run)}.json`,
+  /**
+   * Jobs the runner did not take when they were created, to be offered again. Service metadata
+   * (job id and tenant only, no tenant data), so one prefix for all tenants: one listing finds them.
+   */
+  pendingDispatches: () => 'dispatch/pending/',
+  pendingDispatch: (jobId: string) => `dispatch/pending/${segment('job id', jobId)}.json`,
   /** Idempotency records: the key is hashed, so any client string is a safe segment. */
   idempotency: (tenant: string, keyHash: string) => `t/${segment('tenant', tenant)}/idempotency/${segment('key hash', keyHash)}.json`,
 };

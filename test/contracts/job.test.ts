@@ -14,6 +14,7 @@ const job = {
   result: { self: '/v1/merges/job_0mf3k2x9a1b2c3d4e5f6' },
   requestHash: 'a'.repeat(64),
   attempts: 1,
+  deliveries: [],
 };
 
 describe('job document', () => {
@@ -25,6 +26,16 @@ describe('job document', () => {
     expect(Job.safeParse({ ...job, status: 'paused' }).success).toBe(false);
     expect(Job.safeParse({ ...job, progress: 1.5 }).success).toBe(false);
     expect(Job.safeParse({ ...job, extra: 1 }).success).toBe(false);
+  });
+  it('logs webhook deliveries: an unreachable receiver, then a 200', () => {
+    const base = { event: 'merge.succeeded', id: 'msg_1', nextAttemptAt: null };
+    const deliveries = [
+      { ...base, attempt: 1, at: job.updatedAt, status: null, error: 'ECONNREFUSED', nextAttemptAt: job.updatedAt },
+      { ...base, attempt: 2, at: job.updatedAt, status: 200, error: null },
+    ];
+    expect(Job.safeParse({ ...job, status: 'succeeded', progress: 1, deliveries }).success).toBe(true);
+    expect(Job.safeParse({ ...job, deliveries: [{ ...deliveries[1], attempt: 0 }] }).success).toBe(false);
+    expect(Job.safeParse({ ...job, deliveries: undefined }).success).toBe(false);
   });
   it('wraps jobs in webhook events', () => {
     expect(MergeEvent.safeParse({ type: 'merge.succeeded', timestamp: job.updatedAt, data: job }).success).toBe(true);

@@ -9,7 +9,7 @@ describe('POST /v1/merges', () => {
     const res = await t.asA('/v1/merges', { method: 'POST', json: mergeBody() });
     expect(res.status).toBe(202);
     const job = (await res.json()) as any;
-    expect(job).toMatchObject({ status: 'queued', tenant: t.tenantA, progress: 0, attempts: 0, stage: null, error: null });
+    expect(job).toMatchObject({ status: 'queued', tenant: t.tenantA, progress: 0, attempts: 0, stage: null, error: null, deliveries: [] });
     expect(res.headers.get('location')).toBe(`/v1/merges/${job.id}`);
     const stored = (await t.store.getJson(`t/${t.tenantA}/jobs/${job.id}/request.json`)) as any;
     expect(stored.alignment.maxIterations).toBe(100); // defaults applied before storing

@@ -48,4 +48,14 @@ describe('meta routes', () => {
     expect(await spec.text()).toMatch(/^openapi: 3\.1\.0/);
     expect((await problemOf(await t.anon('/nope'))).code).toBe('not_found');
   });
+  it('a known path with another method is 405 with Allow', async () => {
+    const put = await t.asA('/v1/merges', { method: 'PUT', json: {} });
+    expect(put.status).toBe(405);
+    expect((await problemOf(put)).code).toBe('method_not_allowed');
+    expect(put.headers.get('allow')!.split(', ').sort()).toEqual(['GET', 'POST']);
+    const post = await t.asA('/v1/merges/job_0000000000aaaaaaaaaa/report.svg', { method: 'POST', json: {} });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET');
+    expect((await t.anon('/healthz', { method: 'DELETE' })).status).toBe(405);
+  });
 });

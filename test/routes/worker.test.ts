@@ -1,14 +1,19 @@
+import { createHmac } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { TEST_BUCKET, freshTenant } from '../storage/helpers.ts';
+import { keys } from '../../src/storage/keys.ts';
+import { WORKER_BUCKET, freshTenant, testStore } from '../storage/helpers.ts';
 import { mergeBody, sha256 } from './helpers.ts';
 import { freePort, spawnUntil, type Spawned } from './processes.ts';
 
 /**
- * The same app in workerd through `wrangler dev`, fully offline: no account, no metrics, no
- * Request.cf download, loopback only, its state and logs in a temp dir.
+ * The same app in workerd through `wrangler dev`, fully offline: local mode (no remote bindings, no
+ * account), no metrics or error reports, no Request.cf download, the update check pointed at a
+ * closed port, loopback only, its state and logs in a temp dir.
  */
 describe('the Worker under wrangler dev (workerd)', () => {
   const tenant = freshTenant();
@@ -16,15 +21,32 @@ describe('the Worker under wrangler dev (workerd)', () => {
   let wrangler: Spawned;
   let base: string;
   let home: string;
+  // A runner that refuses (503) until `up`, then records the offers: the cron re-offer path.
+  const runner = { up: false, offered: [] as Array<{ body: string; headers: IncomingMessage['headers'] }> };
+  let runnerServer: Server;
+  const RUNNER_SECRET = 'worker-runner-secret';
 
   beforeAll(async () => {
+    runnerServer = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        if (runner.up) runner.offered.push({ body, headers: req.headers });
+        res.writeHead(runner.up ? 202 : 503).end();
+      });
+    });
+    await new Promise<void>((ok) => runnerServer.listen(0, '127.0.0.1', ok));
     home = await mkdtemp(join(tmpdir(), 'basin-wrangler-'));
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     const vars = {
       BASIN_S3_ENDPOINT: inject('s3Endpoint'),
-      BASIN_BUCKET: TEST_BUCKET,
+      BASIN_BUCKET: WORKER_BUCKET,
       BASIN_API_KEYS: `${sha256(key)}:${tenant}`,
+      RUNNER_URL: `http://127.0.0.1:${(runnerServer.address() as AddressInfo).port}/jobs`,
+      RUNNER_SECRET,
+      // only the cron (and the first request) re-offer: the test decides when
+      BASIN_REOFFER_SECONDS: '3600',
     };
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
@@ -41,7 +63,7 @@ describe('the Worker under wrangler dev (workerd)', () => {
     wrangler = await spawnUntil(
       process.execPath,
       [
-        'node_modules/wrangler/bin/wrangler.js', 'dev',
+        'node_modules/wrangler/bin/wrangler.js', 'dev', '--local', '--test-scheduled',
         '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', '0',
         '--persist-to', join(home, 'state'),
         '--show-interactive-dev-session=false',
@@ -55,6 +77,7 @@ describe('the Worker under wrangler dev (workerd)', () => {
 
   afterAll(async () => {
     await wrangler?.stop();
+    await new Promise<void>((ok) => (runnerServer ? runnerServer.close(() => ok()) : ok()));
     if (home) await rm(home, { recursive: true, force: true });
   });
 
@@ -79,8 +102,28 @@ describe('the Worker under wrangler dev (workerd)', () => {
     expect(job.status).toBe('queued');
     const got = await fetch(`${base}/v1/merges/${job.id}`, { headers: auth });
     expect(((await got.json()) as { id: string }).id).toBe(job.id);
+    // S3 answers these in XML (a listing, a NoSuchKey error): the Worker build must parse it
+    const list = await fetch(`${base}/v1/merges?limit=5`, { headers: auth });
+    expect(((await list.json()) as { items: Array<{ id: string }> }).items.map((j) => j.id)).toEqual([job.id]);
+    const missing = await fetch(`${base}/v1/merges/job_0000000000zzzzzzzzzz`, { headers: auth });
+    expect(missing.status).toBe(404);
+    const report = await fetch(`${base}/v1/merges/${job.id}/report`, { headers: auth });
+    expect(((await report.json()) as { code: string }).code).toBe('result_not_ready');
     const bad = await fetch(`${base}/v1/merges`, { method: 'POST', headers: auth, body: '{"models":[1]}' });
     expect(bad.status).toBe(422);
     expect((await fetch(`${base}/openapi.yaml`)).status).toBe(200);
+
+    // The runner refused the offer (503): the job stays queued with a re-offer marker.
+    const store = testStore(WORKER_BUCKET);
+    await expect.poll(() => store.head(keys.pendingDispatch(job.id)), { timeout: 10_000 }).toBeDefined();
+    // Runner back; the Cron Trigger's pass offers it again, signed in workerd as on Node.
+    runner.up = true;
+    expect((await fetch(`${base}/__scheduled?cron=*+*+*+*+*`)).status).toBe(200);
+    await expect.poll(() => runner.offered.map((o) => JSON.parse(o.body).jobId), { timeout: 10_000 }).toContain(job.id);
+    const msg = runner.offered.find((o) => o.body.includes(job.id))!;
+    expect(JSON.parse(msg.body)).toEqual({ jobId: job.id, tenant });
+    const ts = msg.headers['x-basin-timestamp'] as string;
+    expect(msg.headers['x-basin-signature']).toBe(`sha256=${createHmac('sha256', RUNNER_SECRET).update(`${ts}.${msg.body}`).digest('hex')}`);
+    await expect.poll(() => store.head(keys.pendingDispatch(job.id)), { timeout: 10_000 }).toBeUndefined();
   });
 });

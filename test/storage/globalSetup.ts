@@ -7,6 +7,8 @@ import { startLocalS3 } from '../../src/storage/localS3.ts';
 /** Buckets the tests use: the service's own, and an allow-listed one for `s3://` references. */
 export const TEST_BUCKET = 'basin-test';
 export const EXTERNAL_BUCKET = 'basin-external';
+/** The wrangler dev test's own bucket: its cron re-offer pass must not pick up other files' markers. */
+export const WORKER_BUCKET = 'basin-worker';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -17,7 +19,7 @@ declare module 'vitest' {
 /** One real s3rver over HTTP for the whole run (no in-memory stand-in), on a free loopback port. */
 export default async function setup(project: TestProject) {
   const directory = await mkdtemp(join(tmpdir(), 'basin-s3rver-'));
-  const s3 = await startLocalS3({ directory, buckets: [TEST_BUCKET, EXTERNAL_BUCKET] });
+  const s3 = await startLocalS3({ directory, buckets: [TEST_BUCKET, EXTERNAL_BUCKET, WORKER_BUCKET] });
   project.provide('s3Endpoint', s3.endpoint);
   return async () => {
     await s3.stop();

@@ -6,7 +6,7 @@ import { TEST_BUCKET } from './globalSetup.ts';
 // The SDK warns once per process that its 2027 releases need Node 22; ours is pinned, so hush it.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
-export { TEST_BUCKET, EXTERNAL_BUCKET } from './globalSetup.ts';
+export { TEST_BUCKET, EXTERNAL_BUCKET, WORKER_BUCKET } from './globalSetup.ts';
 
 export function testS3() {
   return createS3Client({ endpoint: inject('s3Endpoint'), ...LOCAL_S3_CREDENTIALS });
