@@ -1,5 +1,5 @@
 import type { PermAxis, PermSpec } from './permspec.ts';
-import type { FloatTensor, HostTensor, StateDict } from './tensor.ts';
+import type { FloatTensor, StateDict } from './tensor.ts';
 
 /**
  * Permutations are arrays `perm` with the convention: permuted[i] = original[perm[i]] along the
@@ -99,8 +99,4 @@ export function channelRows(t: FloatTensor, axis: PermAxis, channels: number): F
     }
   }
   return out;
-}
-
-export function cloneState(state: StateDict): StateDict {
-  return new Map([...state].map(([k, t]): [string, HostTensor] => [k, t.kind === 'float' ? { ...t, data: t.data.slice() } : t]));
 }

@@ -4,7 +4,7 @@ import type { Dataset } from '../datasets.ts';
 import { MergeError } from '../errors.ts';
 import type { ModelGraph } from '../graph.ts';
 import { meanStates } from '../interpolate.ts';
-import { applyPermutations, identityPerm, type Perm } from '../permute.ts';
+import { applyPermutations, identityPerm, invertPerm, type Perm } from '../permute.ts';
 import type { PermSpec } from '../permspec.ts';
 import type { StateDict } from '../tensor.ts';
 import { weightMatching } from '../weightMatching.ts';
@@ -78,7 +78,7 @@ function mergeMany(ctx: AlignContext, start: Alignment): Alignment {
     if (!changed) break;
   }
   // express everything in the first model's basis so the sweep starts at an unchanged model 0
-  const back = perms[0].map((p) => { const inv = new Int32Array(p.length); p.forEach((v, k) => { inv[v] = k; }); return inv; });
+  const back = perms[0].map(invertPerm);
   const rebased = perms.map((ps) => ps.map((p, s) => Int32Array.from(back[s], (k) => p[k])));
   return { aligned: ctx.models.map((m, i) => (i === 0 ? m : applyPermutations(m, ctx.spec, rebased[i]))), perms: rebased, iterations: rounds };
 }
