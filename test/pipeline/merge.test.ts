@@ -6,7 +6,7 @@ import { buildGraph } from '../../src/pipeline/graph.ts';
 import { initState } from '../../src/pipeline/init.ts';
 import { runMerge } from '../../src/pipeline/merge.ts';
 import { inferPermutationSpec } from '../../src/pipeline/permspec.ts';
-import { applyPermutations } from '../../src/pipeline/permute.ts';
+import { applyPermutations, invertPerm } from '../../src/pipeline/permute.ts';
 import { weightMatching } from '../../src/pipeline/weightMatching.ts';
 import { activationMatching } from '../../src/pipeline/activationMatching.ts';
 import { gaussian, mulberry32, randomPermutation } from '../../src/pipeline/random.ts';
@@ -132,7 +132,7 @@ describe('merge engine on a tiny MLP, against plain arithmetic', () => {
     const g = gaussian(mulberry32(10));
     const noisy: StateDict = new Map([...a].map(([k, t]) => [k, t.kind === 'float' ? { ...t, data: t.data.map((v) => v + 1e-3 * g()) } : t]));
     // B = A with its hidden units shuffled: channel i of B is channel inv[i] of A
-    const inverse = planted.map((p) => { const q = new Int32Array(p.length); p.forEach((v, i) => { q[v] = i; }); return q; });
+    const inverse = planted.map(invertPerm);
     const shuffled = applyPermutations(noisy, spec, inverse);
     const wm = weightMatching(spec, a, shuffled, { seed: 0, maxIterations: 100 });
     expect(wm.perms.map((p) => Array.from(p))).toEqual(planted.map((p) => Array.from(p)));
