@@ -20,7 +20,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { assignmentScore, linearSumAssignment } from '../src/pipeline/lap.ts';
-import { gaussian, mulberry32 } from '../src/pipeline/random.ts';
+import { gaussian, mulberry32, randomPermutation } from '../src/pipeline/random.ts';
 
 /** cost[i][j] = <a_i, b_j> for row-major a, b [n, width] (width a multiple of 4): both rows contiguous. */
 function rowDots(a: Float64Array | Float32Array, b: Float64Array | Float32Array, n: number, width: number): Float64Array {
@@ -61,15 +61,7 @@ export function weightMatchingCosts(n: number, seed: number, width = WM_WIDTH, n
   const gauss = gaussian(rand);
   const a = new Float64Array(n * width);
   for (let k = 0; k < a.length; k++) a[k] = gauss();
-  // sigma: a seeded Fisher-Yates shuffle
-  const sigma = new Int32Array(n);
-  for (let i = 0; i < n; i++) sigma[i] = i;
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    const t = sigma[i];
-    sigma[i] = sigma[j];
-    sigma[j] = t;
-  }
+  const sigma = randomPermutation(n, rand);
   const b = new Float64Array(n * width);
   for (let i = 0; i < n; i++) {
     const ao = i * width;
@@ -104,14 +96,7 @@ export function realLikeCosts(n: number, seed: number, k = REAL_WIDTH, rho = REA
   for (let q = 0; q < shared.length; q++) shared[q] = gauss() / Math.sqrt(k);
   const z = new Float64Array(n * k);
   for (let q = 0; q < z.length; q++) z[q] = gauss();
-  const sigma = new Int32Array(n);
-  for (let i = 0; i < n; i++) sigma[i] = i;
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    const t = sigma[i];
-    sigma[i] = sigma[j];
-    sigma[j] = t;
-  }
+  const sigma = randomPermutation(n, rand);
   const net = (perm: Int32Array | null): Float64Array => {
     const w = new Float64Array(n * k);
     for (let i = 0; i < n; i++) {
