@@ -11,8 +11,9 @@ export function progressReporter(stream: NodeJS.WriteStream = process.stderr): {
       if (tty) {
         const width = 30;
         const filled = Math.round((pct / 100) * width);
+        // one line per stage: a finished stage stays on screen, the current one redraws in place
+        if (stage !== lastStage && lastStage) stream.write('\n');
         stream.write(`\r${stage.padEnd(7)} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${String(pct).padStart(3)}%  ${secs}s`);
-        if (stage !== lastStage && lastStage) stream.write('');
       } else {
         const tenth = Math.floor(pct / 10);
         if (stage !== lastStage || tenth !== lastTenth) stream.write(`${stage} ${pct}% (${secs}s)\n`);

@@ -82,6 +82,7 @@ export function runMerge(inputs: MergeInputs): MergeResult {
       sides: [[alignment.aligned[0]], alignment.aligned.slice(1)],
     });
   }
+  progress('repair', 1);
   let repairSeconds = now() - tRepair;
   let repairInSweep = 0;
 
