@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DispatchHeaders } from '../../src/routes/dispatch.ts';
 import { keys } from '../../src/storage/keys.ts';
-import { mergeBody, testApp } from './helpers.ts';
+import { flakyRunner, mergeBody, testApp } from './helpers.ts';
 
 const SECRET = 'dispatch-secret';
 const received: Array<{ body: string; headers: IncomingMessage['headers'] }> = [];
@@ -48,24 +48,6 @@ describe('dispatch to the runner', () => {
     expect(await t.store.getJson(keys.pendingDispatch(job.id))).toMatchObject({ jobId: job.id, tenant: t.tenantA });
   });
 });
-
-/** A runner that refuses (503) until `up` is set, then accepts and records what it was offered. */
-async function flakyRunner() {
-  const state = { up: false, offered: [] as Array<{ body: string; headers: IncomingMessage['headers'] }> };
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      if (state.up) state.offered.push({ body, headers: req.headers });
-      res.writeHead(state.up ? 202 : 503).end();
-    });
-  });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jobs`;
-  const close = () => new Promise<void>((ok) => server.close(() => ok()));
-  const jobIds = () => state.offered.map((o) => (JSON.parse(o.body) as { jobId: string }).jobId);
-  return { state, url, close, jobIds };
-}
 
 describe('re-offering jobs the runner did not take', () => {
   it('offers them again once the runner is back, signed; canceled jobs are dropped, not offered', async () => {

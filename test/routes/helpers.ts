@@ -1,3 +1,5 @@
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'vitest';
 import { createHash } from 'node:crypto';
 import { createApp } from '../../src/routes/app.ts';
@@ -54,4 +56,22 @@ export async function problemOf(res: Response) {
   const body = (await res.json()) as { code: string; status: number; errors?: Array<{ path: string; message: string }> };
   expect(body.status).toBe(res.status);
   return body;
+}
+
+/** A runner on loopback that refuses (503) until `state.up` is set, then accepts and records what it was offered. */
+export async function flakyRunner() {
+  const state = { up: false, offered: [] as Array<{ body: string; headers: IncomingMessage['headers'] }> };
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      if (state.up) state.offered.push({ body, headers: req.headers });
+      res.writeHead(state.up ? 202 : 503).end();
+    });
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jobs`;
+  const close = () => new Promise<void>((ok) => server.close(() => ok()));
+  const jobIds = () => state.offered.map((o) => (JSON.parse(o.body) as { jobId: string }).jobId);
+  return { state, url, close, jobIds };
 }

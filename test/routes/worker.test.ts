@@ -1,13 +1,11 @@
 import { createHmac } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { keys } from '../../src/storage/keys.ts';
 import { WORKER_BUCKET, freshTenant, testStore } from '../storage/helpers.ts';
-import { mergeBody, sha256 } from './helpers.ts';
+import { flakyRunner, mergeBody, sha256 } from './helpers.ts';
 import { freePort, spawnUntil, type Spawned } from './processes.ts';
 
 /**
@@ -22,20 +20,11 @@ describe('the Worker under wrangler dev (workerd)', () => {
   let base: string;
   let home: string;
   // A runner that refuses (503) until `up`, then records the offers: the cron re-offer path.
-  const runner = { up: false, offered: [] as Array<{ body: string; headers: IncomingMessage['headers'] }> };
-  let runnerServer: Server;
+  let runner: Awaited<ReturnType<typeof flakyRunner>>;
   const RUNNER_SECRET = 'worker-runner-secret';
 
   beforeAll(async () => {
-    runnerServer = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => (body += c));
-      req.on('end', () => {
-        if (runner.up) runner.offered.push({ body, headers: req.headers });
-        res.writeHead(runner.up ? 202 : 503).end();
-      });
-    });
-    await new Promise<void>((ok) => runnerServer.listen(0, '127.0.0.1', ok));
+    runner = await flakyRunner();
     home = await mkdtemp(join(tmpdir(), 'basin-wrangler-'));
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
@@ -43,7 +32,7 @@ describe('the Worker under wrangler dev (workerd)', () => {
       BASIN_S3_ENDPOINT: inject('s3Endpoint'),
       BASIN_BUCKET: WORKER_BUCKET,
       BASIN_API_KEYS: `${sha256(key)}:${tenant}`,
-      RUNNER_URL: `http://127.0.0.1:${(runnerServer.address() as AddressInfo).port}/jobs`,
+      RUNNER_URL: runner.url,
       RUNNER_SECRET,
       // only the cron (and the first request) re-offer: the test decides when
       BASIN_REOFFER_SECONDS: '3600',
@@ -77,7 +66,7 @@ describe('the Worker under wrangler dev (workerd)', () => {
 
   afterAll(async () => {
     await wrangler?.stop();
-    await new Promise<void>((ok) => (runnerServer ? runnerServer.close(() => ok()) : ok()));
+    await runner?.close();
     if (home) await rm(home, { recursive: true, force: true });
   });
 
@@ -117,10 +106,10 @@ describe('the Worker under wrangler dev (workerd)', () => {
     const store = testStore(WORKER_BUCKET);
     await expect.poll(() => store.head(keys.pendingDispatch(job.id)), { timeout: 10_000 }).toBeDefined();
     // Runner back; the Cron Trigger's pass offers it again, signed in workerd as on Node.
-    runner.up = true;
+    runner.state.up = true;
     expect((await fetch(`${base}/__scheduled?cron=*+*+*+*+*`)).status).toBe(200);
-    await expect.poll(() => runner.offered.map((o) => JSON.parse(o.body).jobId), { timeout: 10_000 }).toContain(job.id);
-    const msg = runner.offered.find((o) => o.body.includes(job.id))!;
+    await expect.poll(() => runner.jobIds(), { timeout: 10_000 }).toContain(job.id);
+    const msg = runner.state.offered.find((o) => o.body.includes(job.id))!;
     expect(JSON.parse(msg.body)).toEqual({ jobId: job.id, tenant });
     const ts = msg.headers['x-basin-timestamp'] as string;
     expect(msg.headers['x-basin-signature']).toBe(`sha256=${createHmac('sha256', RUNNER_SECRET).update(`${ts}.${msg.body}`).digest('hex')}`);
