@@ -132,6 +132,29 @@ function floatSamples(): Float32Array {
 
 // ------------------------------------------------------------------------------------------------
 
+/**
+ * Encode the float samples in a 16-bit dtype and check every value's bits against a reference
+ * rounding; a NaN must stay a NaN (all exponent bits set, a non-zero mantissa). Returns the bits.
+ */
+async function encodeAgainst(dtype: 'F16' | 'BF16', ref: (x: number) => number, expBits: number, mantissaBits: number) {
+  const xs = floatSamples();
+  const file = encodeSafetensors(new Map([['x', { kind: 'float', dtype, shape: [xs.length], data: xs } as HostTensor]]));
+  const e = (await readHeader(bufferSource(file))).entries.get('x')!;
+  const dv = new DataView(file.buffer, file.byteOffset + e.begin, e.end - e.begin);
+  const mismatches: string[] = [];
+  for (let i = 0; i < xs.length; i++) {
+    const got = dv.getUint16(2 * i, true);
+    if (Number.isNaN(xs[i])) {
+      if ((got & expBits) !== expBits || (got & mantissaBits) === 0) mismatches.push(`NaN -> ${got.toString(16)}`);
+      continue;
+    }
+    const want = ref(xs[i]);
+    if (got !== want) mismatches.push(`${xs[i]}: got ${got.toString(16)} want ${want.toString(16)}`);
+  }
+  expect(mismatches).toEqual([]);
+  return { xs, dv };
+}
+
 describe('safetensors float dtypes', () => {
   it('decodes every F16 bit pattern to its IEEE value (subnormals, inf, NaN, -0)', async () => {
     const all = Array.from({ length: 65536 }, (_, i) => i);
@@ -164,21 +187,7 @@ describe('safetensors float dtypes', () => {
   });
 
   it('encodes float32 to F16 with round-to-nearest-even, overflow to inf, gradual underflow', async () => {
-    const xs = floatSamples();
-    const file = encodeSafetensors(new Map([['x', { kind: 'float', dtype: 'F16', shape: [xs.length], data: xs } as HostTensor]]));
-    const e = (await readHeader(bufferSource(file))).entries.get('x')!;
-    const dv = new DataView(file.buffer, file.byteOffset + e.begin, e.end - e.begin);
-    const mismatches: string[] = [];
-    for (let i = 0; i < xs.length; i++) {
-      const got = dv.getUint16(2 * i, true);
-      if (Number.isNaN(xs[i])) {
-        if ((got & 0x7c00) !== 0x7c00 || (got & 0x3ff) === 0) mismatches.push(`NaN -> ${got.toString(16)}`);
-        continue;
-      }
-      const want = refToHalf(xs[i]);
-      if (got !== want) mismatches.push(`${xs[i]}: got ${got.toString(16)} want ${want.toString(16)}`);
-    }
-    expect(mismatches).toEqual([]);
+    const { xs, dv } = await encodeAgainst('F16', refToHalf, 0x7c00, 0x3ff);
     // a few by hand
     const pick = (x: number) => xs.indexOf(x);
     expect(dv.getUint16(2 * pick(65520), true)).toBe(0x7c00); // tie above max -> inf
@@ -208,21 +217,7 @@ describe('safetensors float dtypes', () => {
   });
 
   it('encodes float32 to BF16 with round-to-nearest-even', async () => {
-    const xs = floatSamples();
-    const file = encodeSafetensors({ x: { kind: 'float', dtype: 'BF16', shape: [xs.length], data: xs } });
-    const e = (await readHeader(bufferSource(file))).entries.get('x')!;
-    const dv = new DataView(file.buffer, file.byteOffset + e.begin, e.end - e.begin);
-    const mismatches: string[] = [];
-    for (let i = 0; i < xs.length; i++) {
-      const got = dv.getUint16(2 * i, true);
-      if (Number.isNaN(xs[i])) {
-        if ((got & 0x7f80) !== 0x7f80 || (got & 0x7f) === 0) mismatches.push(`NaN -> ${got.toString(16)}`);
-        continue;
-      }
-      const want = refToBf16(xs[i]);
-      if (got !== want) mismatches.push(`${xs[i]}: got ${got.toString(16)} want ${want.toString(16)}`);
-    }
-    expect(mismatches).toEqual([]);
+    const { xs, dv } = await encodeAgainst('BF16', refToBf16, 0x7f80, 0x7f);
     expect(dv.getUint16(2 * xs.indexOf(1 + 2 ** -8), true)).toBe(0x3f80); // tie -> even (down)
     expect(dv.getUint16(2 * xs.indexOf(1 + 3 * 2 ** -8), true)).toBe(0x3f82); // tie -> even (up)
     expect(dv.getUint16(2 * xs.indexOf(3.4028234663852886e38), true)).toBe(0x7f80); // overflow -> inf
