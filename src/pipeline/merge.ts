@@ -92,12 +92,17 @@ export function runMerge(inputs: MergeInputs): MergeResult {
   if (corrector) curves.repaired = [];
   const siteIssues: (SiteIssue & { alpha: number })[] = [];
   const tSweep = now();
+  // the returned weights usually sit on the grid: keep that one state rather than correcting twice
+  // (which would also report its site issues twice)
+  let kept: StateDict | undefined;
   const corrected = (alpha: number): StateDict => {
+    if (alpha === outputAlpha && kept) return kept;
     const t = now();
     const r = corrector!.apply(lerpStates(alignedEnds[0], alignedEnds[1], alpha), alpha);
     repairSeconds += now() - t;
     repairInSweep += now() - t;
     siteIssues.push(...r.issues.map((i) => ({ ...i, alpha })));
+    if (alpha === outputAlpha) kept = r.state;
     return r.state;
   };
   const steps = alphas.length * Object.keys(curves).length;
