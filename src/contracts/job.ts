@@ -80,6 +80,17 @@ export type JobList = z.infer<typeof JobList>;
 /** What the edge POSTs to the runner (HMAC-signed; see DispatchHeaders in src/routes/dispatch.ts). */
 export const DispatchMessage = z.strictObject({ jobId: JobId, tenant: z.string() }).meta({ id: 'DispatchMessage' });
 export type DispatchMessage = z.infer<typeof DispatchMessage>;
+/** Headers of a dispatch: the runner verifies HMAC-SHA256(secret, `${timestamp}.${body}`) as `sha256=<hex>`. */
+export const DispatchHeaders = { timestamp: 'x-basin-timestamp', signature: 'x-basin-signature' } as const;
+
+/**
+ * A job's links (DESIGN 3 paths). Result links appear only once it succeeded: a job that failed or
+ * was canceled never points at partial outputs.
+ */
+export function jobLinks(id: string, status: JobStatus): z.infer<typeof JobLinks> {
+  const self = `/v1/merges/${id}`;
+  return status === 'succeeded' ? { self, report: `${self}/report`, reportSvg: `${self}/report.svg`, weights: `${self}/weights` } : { self };
+}
 
 /** Outbound webhook body (Standard Webhooks): sent when a job reaches succeeded or failed. */
 export const MergeEvent = z

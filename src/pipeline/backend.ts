@@ -12,16 +12,16 @@ import { readTensor } from './linalg.ts';
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export interface BackendInfo { name: string; tried: { name: string; ok: boolean; reason?: string }[] }
 
-const DEFAULT_ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+const DEFAULT_ORDER: BackendName[] = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'];
 /** the tfjs backend each candidate registers */
 const TFJS_NAME: Record<string, string> = { 'tensorflow-gpu': 'tensorflow', tensorflow: 'tensorflow', webgpu: 'webgpu', wasm: 'wasm', cpu: 'cpu' };
 let current: { key: string; info: BackendInfo } | undefined;
 
 /** Dynamic import by a computed name: optional packages must not be resolved at build or bundle time. */
-async function importOptional(name: string): Promise<void> {
+async function importOptional(name: string): Promise<unknown> {
   const specifier = name;
   try {
-    await import(specifier);
+    return await import(specifier);
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') throw new Error(`${name} is not installed`);
@@ -40,10 +40,17 @@ async function activate(name: string): Promise<void> {
       await importOptional('@tensorflow/tfjs-node');
       if (!(await tf.setBackend('tensorflow'))) throw new Error('tfjs-node did not register its backend');
       return;
-    case 'webgpu':
+    case 'webgpu': {
+      // Dawn for Node provides navigator.gpu; tfjs-backend-webgpu registers itself only where that exists
+      const dawn = (await importOptional('webgpu')) as { create(flags: string[]): { requestAdapter(o?: object): Promise<unknown> }; globals: object };
+      const gpu = dawn.create([]);
+      if (!(await gpu.requestAdapter({ powerPreference: 'high-performance' }))) throw new Error('no WebGPU adapter (no GPU, or no Vulkan driver)');
+      Object.assign(globalThis, dawn.globals);
+      if (!(globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu) Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true });
       await importOptional('@tensorflow/tfjs-backend-webgpu');
       if (!(await tf.setBackend('webgpu'))) throw new Error('webgpu backend failed to initialise');
       return;
+    }
     case 'wasm': {
       // the wasm package installs process-wide handlers that re-throw: one stray rejection would kill a server
       const before = { rejection: process.listeners('unhandledRejection'), exception: process.listeners('uncaughtException') };

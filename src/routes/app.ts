@@ -174,9 +174,14 @@ export function createApp(config: AppConfig) {
 
   app.openapi(spec.cancelMerge, async (c) => c.json(await jobs.cancel(c.get('tenant'), c.req.valid('param').id), 200));
 
+  /** Results exist only for succeeded jobs: a failed or canceled job's leftovers are never served. */
+  const succeeded = async (tenant: string, id: string, what: string) => {
+    const job = await jobs.get(tenant, id);
+    if (job.status !== 'succeeded') throw new ProblemError(404, 'result_not_ready', `merge ${id} is ${job.status}: no ${what}`);
+  };
   /** A result object of an existing job of this tenant, or the right 404. */
   const resultBytes = async (tenant: string, id: string, file: 'report.json' | 'report.svg') => {
-    await jobs.get(tenant, id);
+    await succeeded(tenant, id, file);
     const bytes = await store.getBytes(keys.jobFile(tenant, id, file));
     if (!bytes) throw new ProblemError(404, 'result_not_ready', `merge ${id} has no ${file} yet`);
     return bytes;
@@ -192,7 +197,7 @@ export function createApp(config: AppConfig) {
   app.openapi(spec.getWeights, async (c) => {
     const tenant = c.get('tenant');
     const { id } = c.req.valid('param');
-    await jobs.get(tenant, id);
+    await succeeded(tenant, id, 'merged weights');
     const key = keys.jobFile(tenant, id, 'merged.safetensors');
     if (!(await store.head(key))) throw new ProblemError(404, 'result_not_ready', `merge ${id} has no merged weights yet`);
     const url = await store.presignGet(key, { expiresIn: limits.presignSeconds, filename: `${id}.safetensors` });

@@ -1,4 +1,4 @@
-import type { DispatchMessage } from '../contracts/job.ts';
+import { DispatchHeaders, type DispatchMessage } from '../contracts/job.ts';
 import { hmacSha256Hex } from './crypto.ts';
 
 /** Where jobs are offered, and the shared secret that signs each offer. */
@@ -7,8 +7,7 @@ export interface RunnerTarget {
   secret: string;
 }
 
-/** Header names of a dispatch; the runner verifies HMAC-SHA256(secret, `${timestamp}.${body}`). */
-export const DispatchHeaders = { timestamp: 'x-basin-timestamp', signature: 'x-basin-signature' } as const;
+export { DispatchHeaders };
 
 export async function signDispatch(secret: string, body: string, timestamp: number): Promise<string> {
   return `sha256=${await hmacSha256Hex(secret, `${timestamp}.${body}`)}`;

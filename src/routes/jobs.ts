@@ -1,4 +1,4 @@
-import { Job, terminalStatuses, type JobList } from '../contracts/job.ts';
+import { Job, jobLinks, terminalStatuses, type JobList } from '../contracts/job.ts';
 import { keys } from '../storage/keys.ts';
 import type { BlobStore } from '../storage/store.ts';
 import { newId, sha256Hex } from './crypto.ts';
@@ -6,11 +6,6 @@ import { ProblemError } from './problem.ts';
 
 /** Job ids come from URLs: anything not shaped like one is simply not found (never a key error). */
 const JOB_ID = /^job_[0-9a-z]{10,40}$/;
-
-export function jobLinks(id: string) {
-  const self = `/v1/merges/${id}`;
-  return { self, report: `${self}/report`, reportSvg: `${self}/report.svg`, weights: `${self}/weights` };
-}
 
 /** Job documents in S3. Another tenant's job is indistinguishable from a missing one. */
 export class JobStore {
@@ -28,7 +23,7 @@ export class JobStore {
       updatedAt: now,
       heartbeatAt: null,
       error: null,
-      result: jobLinks(id),
+      result: jobLinks(id, 'queued'),
       requestHash,
       attempts: 0,
       deliveries: [],
@@ -36,6 +31,8 @@ export class JobStore {
     // request first: a status.json never points at a missing request
     await this.store.putJson(keys.jobFile(tenant, id, 'request.json'), request);
     await this.store.putJson(keys.jobFile(tenant, id, 'status.json'), job);
+    // the runners' index of unfinished jobs (they remove the marker when the job ends)
+    await this.store.putJson(keys.openJob(id), { jobId: id, tenant });
     return job;
   }
 
@@ -76,12 +73,16 @@ export class JobStore {
     return { items, nextCursor: ids.length > limit ? pageIds[pageIds.length - 1] : null };
   }
 
-  /** queued/running -> canceled (the runner checks status between stages); canceling twice is fine. */
+  /**
+   * queued/running -> canceled; canceling twice is fine. The cancel request is its own object, which
+   * the runner checks with every heartbeat: a status write racing this one cannot erase it.
+   */
   async cancel(tenant: string, id: string): Promise<Job> {
     const job = await this.get(tenant, id);
     if (job.status === 'canceled') return job;
     if (terminalStatuses.includes(job.status)) throw new ProblemError(409, 'job_not_cancelable', `merge ${id} is ${job.status}`);
-    const next: Job = { ...job, status: 'canceled', updatedAt: new Date().toISOString() };
+    await this.store.putJson(keys.jobFile(tenant, id, 'cancel.json'), { at: new Date().toISOString() });
+    const next: Job = { ...job, status: 'canceled', stage: null, updatedAt: new Date().toISOString() };
     await this.store.putJson(keys.jobFile(tenant, id, 'status.json'), next);
     return next;
   }

@@ -11,7 +11,10 @@ function segment(kind: string, value: string): string {
   return value;
 }
 
-export const jobFiles = ['request.json', 'status.json', 'merged.safetensors', 'report.json', 'report.svg'] as const;
+/** `cancel.json` is the edge's cancel request: a separate object, so a runner's status write cannot erase it. */
+export const jobFiles = ['request.json', 'status.json', 'merged.safetensors', 'report.json', 'report.svg', 'cancel.json'] as const;
+/** What a succeeded job's results are; a job that did not succeed has none of them (they are deleted). */
+export const resultFiles = ['merged.safetensors', 'report.json', 'report.svg'] as const;
 export type JobFile = (typeof jobFiles)[number];
 
 export const keys = {
@@ -30,6 +33,15 @@ export const keys = {
    */
   pendingDispatches: () => 'dispatch/pending/',
   pendingDispatch: (jobId: string) => `dispatch/pending/${segment('job id', jobId)}.json`,
+  /**
+   * Jobs not yet finished, one marker each (job id and tenant): a starting runner lists this prefix
+   * to find queued jobs and running ones whose runner died, without walking every tenant's jobs.
+   */
+  openJobs: () => 'jobs/open/',
+  openJob: (jobId: string) => `jobs/open/${segment('job id', jobId)}.json`,
+  /** Outbound webhooks not yet delivered (or given up), so a runner crash does not lose them. */
+  pendingWebhooks: () => 'webhooks/pending/',
+  pendingWebhook: (jobId: string) => `webhooks/pending/${segment('job id', jobId)}.json`,
   /** Idempotency records: the key is hashed, so any client string is a safe segment. */
   idempotency: (tenant: string, keyHash: string) => `t/${segment('tenant', tenant)}/idempotency/${segment('key hash', keyHash)}.json`,
 };

@@ -34,6 +34,22 @@ function isNotFound(err: unknown): boolean {
   return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
 }
 
+/**
+ * The SDK retries failed requests, not a body cut off after the headers arrived (s3rver resets reads
+ * that meet a write; networks drop): such reads are made again, a few times.
+ */
+async function rereadCutOff<T>(read: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      if (!(e?.code === 'ECONNRESET' || e?.message === 'aborted') || attempt >= 4) throw err;
+      await new Promise((r) => setTimeout(r, 25 * attempt));
+    }
+  }
+}
+
 /** Typed access to one bucket. Missing objects are `undefined`, never exceptions. */
 export class BlobStore {
   /**
@@ -63,11 +79,21 @@ export class BlobStore {
    * Writes only when the key does not exist yet (If-None-Match: *; AWS S3 and R2 honour it, s3rver
    * ignores it and always writes). false: someone else wrote it first.
    */
-  async putJsonIfAbsent(key: string, value: unknown): Promise<boolean> {
+  putJsonIfAbsent(key: string, value: unknown): Promise<boolean> {
+    return this.putJsonConditional(key, value, { IfNoneMatch: '*' });
+  }
+
+  /**
+   * Writes only when the object still has `etag` (If-Match; AWS S3 and R2 honour it, s3rver ignores
+   * it). false: someone changed it since it was read.
+   */
+  putJsonIfMatch(key: string, value: unknown, etag: string | undefined): Promise<boolean> {
+    return this.putJsonConditional(key, value, { IfMatch: etag });
+  }
+
+  private async putJsonConditional(key: string, value: unknown, condition: { IfNoneMatch?: string; IfMatch?: string }): Promise<boolean> {
     try {
-      await this.s3.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: JSON.stringify(value), ContentType: 'application/json', IfNoneMatch: '*' }),
-      );
+      await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: JSON.stringify(value), ContentType: 'application/json', ...condition }));
       return true;
     } catch (err) {
       const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
@@ -76,19 +102,40 @@ export class BlobStore {
     }
   }
 
-  async getBytes(key: string): Promise<Uint8Array | undefined> {
-    try {
-      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      return out.Body ? await out.Body.transformToByteArray() : new Uint8Array(0);
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
+  /** A JSON object with its ETag, for read-modify-write with `putJsonIfMatch`. */
+  async getJsonTagged(key: string): Promise<{ value: unknown; etag?: string } | undefined> {
+    // S3 replaces objects atomically; s3rver (the local stack) does not, and a read that meets a
+    // write in progress sees a truncated file. Read again rather than fail.
+    for (let attempt = 1; ; attempt++) {
+      const obj = await this.getObject(key);
+      if (!obj) return undefined;
+      try {
+        return { value: JSON.parse(new TextDecoder().decode(obj.bytes)), etag: obj.etag };
+      } catch (err) {
+        if (!(err instanceof SyntaxError) || attempt >= 4) throw err;
+        await new Promise((r) => setTimeout(r, 25 * attempt));
+      }
     }
   }
 
   async getJson(key: string): Promise<unknown | undefined> {
-    const bytes = await this.getBytes(key);
-    return bytes === undefined ? undefined : JSON.parse(new TextDecoder().decode(bytes));
+    return (await this.getJsonTagged(key))?.value;
+  }
+
+  async getBytes(key: string): Promise<Uint8Array | undefined> {
+    return (await this.getObject(key))?.bytes;
+  }
+
+  private async getObject(key: string): Promise<{ bytes: Uint8Array; etag?: string } | undefined> {
+    try {
+      return await rereadCutOff(async () => {
+        const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+        return { bytes: out.Body ? await out.Body.transformToByteArray() : new Uint8Array(0), etag: out.ETag };
+      });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
@@ -155,10 +202,12 @@ export class BlobStore {
           throw new RangeError(`read ${offset}+${length} outside ${key} (${size} bytes)`);
         }
         if (length === 0) return new Uint8Array(0);
-        const out = await s3.send(
-          new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${offset}-${offset + length - 1}`, IfMatch: info.etag }),
-        );
-        const bytes = await out.Body!.transformToByteArray();
+        const bytes = await rereadCutOff(async () => {
+          const out = await s3.send(
+            new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${offset}-${offset + length - 1}`, IfMatch: info.etag }),
+          );
+          return out.Body!.transformToByteArray();
+        });
         if (bytes.length !== length) throw new Error(`short read of ${key}: wanted ${length} bytes, got ${bytes.length}`);
         return bytes;
       },

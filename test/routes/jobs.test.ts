@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../../src/storage/keys.ts';
+import { jobLinks, type Job } from '../../src/contracts/job.ts';
 import { mergeBody, problemOf, testApp } from './helpers.ts';
 
 const t = testApp();
@@ -71,7 +72,7 @@ describe('DELETE /v1/merges/{id}', () => {
 });
 
 describe('results', () => {
-  it('404 result_not_ready until the runner writes them, then report, svg and a weights redirect', async () => {
+  it('404 result_not_ready until the job succeeded (outputs alone are not results), then report, svg and a weights redirect', async () => {
     const id = created[3].id;
     for (const path of ['report', 'report.svg', 'weights']) {
       const p = await problemOf(await t.asA(`/v1/merges/${id}/${path}`));
@@ -81,6 +82,12 @@ describe('results', () => {
     await t.store.putJson(keys.jobFile(t.tenantA, id, 'report.json'), { alphas: [0, 1] });
     await t.store.putBytes(keys.jobFile(t.tenantA, id, 'report.svg'), '<svg/>', 'image/svg+xml');
     await t.store.putBytes(keys.jobFile(t.tenantA, id, 'merged.safetensors'), new Uint8Array([9, 8, 7]));
+    // a runner that died while writing leaves objects behind: still not a result
+    for (const path of ['report', 'report.svg', 'weights']) expect((await problemOf(await t.asA(`/v1/merges/${id}/${path}`))).code).toBe('result_not_ready');
+    const job = (await t.store.getJson(keys.jobFile(t.tenantA, id, 'status.json'))) as Job;
+    expect(job.result).toEqual({ self: `/v1/merges/${id}` });
+    await t.store.putJson(keys.jobFile(t.tenantA, id, 'status.json'), { ...job, status: 'succeeded', progress: 1, result: jobLinks(id, 'succeeded') });
+    expect(((await (await t.asA(`/v1/merges/${id}`)).json()) as Job).result.weights).toBe(`/v1/merges/${id}/weights`);
     const report = await t.asA(`/v1/merges/${id}/report`);
     expect(report.status).toBe(200);
     expect(await report.json()).toEqual({ alphas: [0, 1] });

@@ -1,0 +1,113 @@
+import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Webhook } from 'standardwebhooks';
+import type { Job, MergeEvent } from '../../src/contracts/job.ts';
+import type { MergeRequestInput } from '../../src/contracts/mergeRequest.ts';
+import type { RunnerConfig } from '../../src/gpu-runner/config.ts';
+import { JobStore } from '../../src/routes/jobs.ts';
+import { keys } from '../../src/storage/keys.ts';
+import type { BlobStore } from '../../src/storage/store.ts';
+import { inject } from 'vitest';
+import { storeFromEnv, type StorageEnv } from '../../src/storage/env.ts';
+import { testStore, EXTERNAL_BUCKET, TEST_BUCKET } from '../storage/helpers.ts';
+
+export const WEBHOOK_SECRET = 'whsec_dGVzdC13ZWJob29rLXNlY3JldC1mb3ItYmFzaW4=';
+export const EXAMPLE = 'examples/fashion-mlp6x128';
+
+/** A request on the committed Fashion-MNIST MLP pair, small enough for a test (seconds, not minutes). */
+export function exampleRequest(models: MergeRequestInput['models'], overrides: Partial<MergeRequestInput> = {}): MergeRequestInput {
+  return {
+    models,
+    architecture: { template: 'mlp', layout: 'pytorch', input: [1, 28, 28], widths: [128, 128, 128, 128, 128, 128], classes: 10, norm: 'none' },
+    data: { calibration: { builtin: 'fashion-mnist', split: 'train', limit: 1000 }, evaluation: { builtin: 'fashion-mnist', split: 'test', limit: 1000 } },
+    alignment: { method: 'weight', seed: 0 },
+    sweep: { points: 5 },
+    ...overrides,
+  } as MergeRequestInput;
+}
+
+/** The runner's storage settings for the test s3rver (its job processes get the same). */
+export function testStorage(): StorageEnv {
+  return { BASIN_S3_ENDPOINT: inject('s3Endpoint'), BASIN_BUCKET: TEST_BUCKET, BASIN_ALLOWED_BUCKETS: EXTERNAL_BUCKET };
+}
+
+export function runnerConfig(overrides: Partial<RunnerConfig> = {}, webhooks: Partial<RunnerConfig['webhooks']> = {}): RunnerConfig {
+  const storage = testStorage();
+  return {
+    storage,
+    store: storeFromEnv(storage),
+    allowedBuckets: [EXTERNAL_BUCKET],
+    secret: 'test-runner-secret',
+    concurrency: 1,
+    queueLimit: 10,
+    heartbeatMs: 200,
+    staleMs: 60_000,
+    scanMs: 3_600_000,
+    runnerId: 'runner_test',
+    ...overrides,
+    webhooks: { secrets: new Map(), allow: ['127.0.0.1'], maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 1000, timeoutMs: 5000, ...webhooks },
+  };
+}
+
+/** Uploads the example pair for `tenant` as a client's presigned PUTs would; returns the upload refs. */
+export async function seedExamplePair(store: BlobStore, tenant: string, suffix: string): Promise<{ upload: string }[]> {
+  const refs = [];
+  for (const seed of [1, 2]) {
+    const id = `upl_seed${seed}${suffix}`;
+    await store.putBytes(keys.upload(tenant, id), await readFile(`${EXAMPLE}/seed${seed}.safetensors`));
+    refs.push({ upload: id });
+  }
+  return refs;
+}
+
+/** Creates the job the way the edge does (request, status, open-jobs index). */
+export function createJob(store: BlobStore, tenant: string, request: unknown): Promise<Job> {
+  return new JobStore(store).create(tenant, request, '0'.repeat(64));
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 120_000, everyMs = 100): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export const readJob = async (store: BlobStore, tenant: string, id: string) => (await store.getJson(keys.jobFile(tenant, id, 'status.json'))) as Job;
+export const untilStatus = (store: BlobStore, tenant: string, id: string, statuses: string[], timeoutMs?: number) =>
+  waitFor(`job ${id} to be ${statuses.join('/')}`, async () => {
+    const job = await readJob(store, tenant, id);
+    return statuses.includes(job.status) && job;
+  }, timeoutMs);
+
+export interface Received { headers: IncomingHttpHeaders; body: string; answered: number }
+
+/** A webhook receiver on loopback answering each request with the next status in `plan` (then 204). */
+export async function webhookReceiver(plan: number[] = []) {
+  const received: Received[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const answered = plan[received.length] ?? 204;
+      received.push({ headers: req.headers, body, answered });
+      res.writeHead(answered).end();
+    });
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/basin`;
+  return {
+    url,
+    received,
+    /** verifies a delivery with the Standard Webhooks library (independent of our signer) and parses it */
+    verify(r: Received, secret = WEBHOOK_SECRET): MergeEvent {
+      return new Webhook(secret).verify(r.body, r.headers as Record<string, string>) as MergeEvent;
+    },
+    close: () => new Promise<void>((ok) => server.close(() => ok())),
+  };
+}
+
+export { testStore };
