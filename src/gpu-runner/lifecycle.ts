@@ -68,6 +68,7 @@ export async function runJob(deps: LifecycleDeps, msg: DispatchMessage): Promise
   let ended: { kind: 'done' } | { kind: 'failed'; code: string; message: string } | undefined;
   let stopReason: 'canceled' | 'released' | undefined;
   const child = (deps.spawnJob ?? ((t, j) => forkChild(['run', t, j], config.storage)))(msg.tenant, msg.jobId);
+  console.log(JSON.stringify({ runner: config.runnerId, job: msg.jobId, attempt: claimed.attempts, pid: child.pid }));
   child.on('message', (m: ChildMessage) => {
     if (m.type === 'progress') {
       state.stage = m.stage;

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { readdirSync } from 'node:fs';
 // tfjs-core's Node entry registers no gradient functions; the umbrella package's Node bundle
 // does (tfjs-core's own ESM copy of them cannot be loaded by Node's resolver). Training needs them.
 import '@tensorflow/tfjs';
@@ -29,6 +30,14 @@ async function importOptional(name: string): Promise<unknown> {
   }
 }
 
+function hasGpuDevice(): boolean {
+  try {
+    return readdirSync('/dev').some((d) => d === 'dri' || /^nvidia\d+$/.test(d));
+  } catch {
+    return false;
+  }
+}
+
 /** Load one candidate and make it the active backend; throws if it cannot be loaded. */
 async function activate(name: string): Promise<void> {
   switch (name) {
@@ -41,6 +50,8 @@ async function activate(name: string): Promise<void> {
       if (!(await tf.setBackend('tensorflow'))) throw new Error('tfjs-node did not register its backend');
       return;
     case 'webgpu': {
+      // Dawn prints loader warnings on hosts with no GPU at all: on Linux, look for a device node first
+      if (process.platform === 'linux' && !hasGpuDevice()) throw new Error('no GPU device (/dev/dri, /dev/nvidia*)');
       // Dawn for Node provides navigator.gpu; tfjs-backend-webgpu registers itself only where that exists
       const dawn = (await importOptional('webgpu')) as { create(flags: string[]): { requestAdapter(o?: object): Promise<unknown> }; globals: object };
       const gpu = dawn.create([]);

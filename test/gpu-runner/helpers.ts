@@ -10,7 +10,9 @@ import { keys } from '../../src/storage/keys.ts';
 import type { BlobStore } from '../../src/storage/store.ts';
 import { inject } from 'vitest';
 import { storeFromEnv, type StorageEnv } from '../../src/storage/env.ts';
-import { testStore, EXTERNAL_BUCKET, TEST_BUCKET } from '../storage/helpers.ts';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { randomUUID } from 'node:crypto';
+import { testS3, testStore, EXTERNAL_BUCKET, TEST_BUCKET } from '../storage/helpers.ts';
 
 export const WEBHOOK_SECRET = 'whsec_dGVzdC13ZWJob29rLXNlY3JldC1mb3ItYmFzaW4=';
 export const EXAMPLE = 'examples/fashion-mlp6x128';
@@ -27,13 +29,24 @@ export function exampleRequest(models: MergeRequestInput['models'], overrides: P
   } as MergeRequestInput;
 }
 
-/** The runner's storage settings for the test s3rver (its job processes get the same). */
-export function testStorage(): StorageEnv {
-  return { BASIN_S3_ENDPOINT: inject('s3Endpoint'), BASIN_BUCKET: TEST_BUCKET, BASIN_ALLOWED_BUCKETS: EXTERNAL_BUCKET };
+/**
+ * A bucket of the test s3rver for one test file: runners scan everything open in their bucket, so
+ * each file's runners see only that file's jobs.
+ */
+export async function createTestBucket(): Promise<string> {
+  const bucket = `basin-${randomUUID().slice(0, 8)}`;
+  await testS3().send(new CreateBucketCommand({ Bucket: bucket }));
+  return bucket;
 }
 
-export function runnerConfig(overrides: Partial<RunnerConfig> = {}, webhooks: Partial<RunnerConfig['webhooks']> = {}): RunnerConfig {
-  const storage = testStorage();
+/** The runner's storage settings for the test s3rver (its job processes get the same). */
+export function testStorage(bucket = TEST_BUCKET): StorageEnv {
+  return { BASIN_S3_ENDPOINT: inject('s3Endpoint'), BASIN_BUCKET: bucket, BASIN_ALLOWED_BUCKETS: EXTERNAL_BUCKET };
+}
+
+export function runnerConfig(overrides: Partial<RunnerConfig> & { bucket?: string } = {}, webhooks: Partial<RunnerConfig['webhooks']> = {}): RunnerConfig {
+  const { bucket, ...rest } = overrides;
+  const storage = testStorage(bucket);
   return {
     storage,
     store: storeFromEnv(storage),
@@ -45,7 +58,7 @@ export function runnerConfig(overrides: Partial<RunnerConfig> = {}, webhooks: Pa
     staleMs: 60_000,
     scanMs: 3_600_000,
     runnerId: 'runner_test',
-    ...overrides,
+    ...rest,
     webhooks: { secrets: new Map(), allow: ['127.0.0.1'], maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 1000, timeoutMs: 5000, ...webhooks },
   };
 }

@@ -8,7 +8,7 @@ import { readHeader, bufferSource } from '../../src/pipeline/safetensors.ts';
 import { JobStore } from '../../src/routes/jobs.ts';
 import { keys } from '../../src/storage/keys.ts';
 import { freshTenant } from '../storage/helpers.ts';
-import { createJob, EXAMPLE, exampleRequest, readJob, runnerConfig, seedExamplePair, untilStatus, waitFor, webhookReceiver, WEBHOOK_SECRET } from './helpers.ts';
+import { createJob, createTestBucket, EXAMPLE, exampleRequest, readJob, runnerConfig, seedExamplePair, untilStatus, waitFor, webhookReceiver, WEBHOOK_SECRET } from './helpers.ts';
 
 /** The runner in this process (its jobs in real child processes) against the test s3rver. */
 describe('runner: job lifecycle', () => {
@@ -16,10 +16,13 @@ describe('runner: job lifecycle', () => {
   let runner: Runner;
   let receiver: Awaited<ReturnType<typeof webhookReceiver>>;
   let models: { upload: string }[];
-  const config = runnerConfig({}, { secrets: new Map([[tenant, WEBHOOK_SECRET]]) });
-  const store = config.store;
+  let config: ReturnType<typeof runnerConfig>;
+  let store: ReturnType<typeof runnerConfig>['store'];
 
   beforeAll(async () => {
+    // its own bucket: start() scans for open jobs, which must be this file's only
+    config = runnerConfig({ bucket: await createTestBucket() }, { secrets: new Map([[tenant, WEBHOOK_SECRET]]) });
+    store = config.store;
     receiver = await webhookReceiver();
     runner = createRunner(config);
     models = await seedExamplePair(store, tenant, 'life');
@@ -29,7 +32,7 @@ describe('runner: job lifecycle', () => {
     await receiver?.close();
   });
 
-  const sign = (body: string, ts = Math.floor(Date.now() / 1000), secret = config.secret) => ({
+  const sign = (body: string, ts = Math.floor(Date.now() / 1000), secret = 'test-runner-secret') => ({
     'content-type': 'application/json',
     [DispatchHeaders.timestamp]: String(ts),
     [DispatchHeaders.signature]: `sha256=${createHmac('sha256', secret).update(`${ts}.${body}`).digest('hex')}`,
