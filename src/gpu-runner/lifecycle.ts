@@ -69,13 +69,6 @@ export async function runJob(deps: LifecycleDeps, msg: DispatchMessage): Promise
   let stopReason: 'canceled' | 'released' | undefined;
   const child = (deps.spawnJob ?? ((t, j) => forkChild(['run', t, j], config.storage)))(msg.tenant, msg.jobId);
   console.log(JSON.stringify({ runner: config.runnerId, job: msg.jobId, attempt: claimed.attempts, pid: child.pid }));
-  child.on('message', (m: ChildMessage) => {
-    if (m.type === 'progress') {
-      state.stage = m.stage;
-      state.fraction = m.fraction;
-    } else if (m.type === 'done') ended = { kind: 'done' };
-    else if (m.type === 'failed') ended = { kind: 'failed', code: m.code, message: m.message };
-  });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((ok) => child.once('exit', (code, signal) => ok({ code, signal })));
 
   const stop = (reason: 'canceled' | 'released') => {
@@ -96,14 +89,23 @@ export async function runJob(deps: LifecycleDeps, msg: DispatchMessage): Promise
       await doc.write({ ...latest.job, stage: state.stage, progress: overallProgress(state.stage, state.fraction), heartbeatAt: new Date().toISOString() }, latest.etag);
     }).catch((err: unknown) => console.warn(`basin runner: heartbeat of ${msg.jobId}: ${(err as Error).message}`));
   };
+  child.on('message', (m: ChildMessage) => {
+    if (m.type === 'progress') {
+      const next = m.stage !== state.stage;
+      state.stage = m.stage;
+      state.fraction = m.fraction;
+      if (next) beat(); // a new stage shows at once, not at the next heartbeat
+    } else if (m.type === 'done') ended = { kind: 'done' };
+    else if (m.type === 'failed') ended = { kind: 'failed', code: m.code, message: m.message };
+  });
   const timer = setInterval(beat, config.heartbeatMs);
   const exit = await exited;
   clearInterval(timer);
   deps.shutdown.removeEventListener('abort', onShutdown);
   await beating;
 
-  if (stopReason === 'released') {
-    await doc.update((job) => ({ ...job, status: 'queued', stage: null, progress: 0, heartbeatAt: null }));
+  if (stopReason === 'released' && !(await doc.cancelRequested())) {
+    await doc.update((job) => (job.status === 'running' ? { ...job, status: 'queued', stage: null, progress: 0, heartbeatAt: null } : job));
     return 'released';
   }
   if (stopReason === 'canceled' || (await doc.cancelRequested())) return finish(deps, doc, 'canceled', null);
