@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { startLocalS3 } from '../src/storage/localS3.ts';
 import { startEdge } from '../src/routes/node.ts';
+import { figure } from './figures.ts';
 
 interface Result {
   requests: { average: number; total: number };
@@ -62,6 +63,8 @@ try {
   console.log(`basin edge (Node ${process.version}) + s3rver, loopback, ${connections} connections, ${seconds} s per route`);
   for (const [name, opts] of runs) {
     const r = await autocannon({ ...opts, connections, duration: seconds });
+    figure('api', name, 'throughput', r.requests.average, 'req/s');
+    figure('api', name, 'p99 latency', r.latency.p99, 'ms');
     console.log(
       `${name.padEnd(22)} ${r.requests.average.toFixed(0).padStart(6)} req/s  p50 ${r.latency.p50} ms  p99 ${r.latency.p99} ms  (${r.requests.total} requests, ${r.non2xx} non-2xx, ${r.errors} errors)`,
     );

@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { assignmentScore, linearSumAssignment } from '../src/pipeline/lap.ts';
 import { gaussian, mulberry32, randomPermutation } from '../src/pipeline/random.ts';
+import { figure } from './figures.ts';
 
 /** cost[i][j] = <a_i, b_j> for row-major a, b [n, width] (width a multiple of 4): both rows contiguous. */
 function rowDots(a: Float64Array | Float32Array, b: Float64Array | Float32Array, n: number, width: number): Float64Array {
@@ -176,6 +177,7 @@ function main(): void {
         total = assignmentScore(cost, n, n, x);
       }
       results.push({ kind, n, maximize, file, times, median: median(times), total });
+      figure('solver', `${kind} n=${n}`, 'median solve', median(times), 's');
       console.log(
         `${kind.padEnd(8)} ${String(n).padStart(5)} ${String(reps).padStart(4)} ${median(times).toFixed(4).padStart(9)} ` +
           `${Math.min(...times).toFixed(4).padStart(8)}  ${total.toPrecision(15)}`,
