@@ -1,6 +1,6 @@
 import { Webhook } from 'standardwebhooks';
 import { z } from 'zod';
-import { JobId, type MergeEvent, type WebhookDelivery } from '../contracts/job.ts';
+import { JobId, terminalStatuses, type MergeEvent, type WebhookDelivery } from '../contracts/job.ts';
 import { keys } from '../storage/keys.ts';
 import type { BlobStore } from '../storage/store.ts';
 import { checkWebhookTarget, TargetRefused } from './addresses.ts';
@@ -120,6 +120,9 @@ export class WebhookSender {
     const current = await doc.read();
     const done = () => this.store.delete(keys.pendingWebhook(p.jobId));
     if (!current) return done();
+    // recorded just before the job's final status: that write has not landed yet, and the runner
+    // finishing the job starts this delivery itself (or the next scan does)
+    if (!terminalStatuses.includes(current.job.status)) return;
     const log = (status: number | null, error: string | null, nextAttemptAt: number | null) =>
       doc.appendDelivery({
         event: p.event, id: p.messageId, attempt: p.attempt, at: new Date().toISOString(), status,
