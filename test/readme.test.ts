@@ -45,6 +45,15 @@ describe('README', () => {
     expect(await readFile('.ci/run', 'utf8')).toMatch(/npm ci[^\n]*\nnpm test\n/);
   });
 
+  it('every npm script and bin it names exists', async () => {
+    const readme = await readFile('README.md', 'utf8');
+    const pkg = JSON.parse(await readFile('package.json', 'utf8')) as { scripts: Record<string, string>; bin: Record<string, string> };
+    const scripts = [...readme.matchAll(/npm run ([a-z][\w:-]*)/g)].map((m) => m[1]);
+    expect(scripts.length).toBeGreaterThan(5);
+    for (const s of scripts) expect(pkg.scripts, `npm run ${s}`).toHaveProperty([s]);
+    for (const m of readme.matchAll(/npx (basin)\b/g)) expect(pkg.bin).toHaveProperty([m[1]]);
+  });
+
   it('the curl quick start merges the example pair against a running `npm start`', async () => {
     const r = run(await readmeBlock('curl'), { ...process.env, BASIN: api });
     expect(r.status, r.stderr + r.stdout).toBe(0);
