@@ -497,7 +497,7 @@ export interface components {
                  * @default weight
                  * @enum {string}
                  */
-                method: "weight" | "activation" | "none";
+                method: "weight" | "activation" | "ste" | "sinkhorn" | "none";
                 /** @default 0 */
                 seed: number;
                 /** @default 100 */
@@ -507,6 +507,21 @@ export interface components {
                  * @enum {string}
                  */
                 strategy: "first" | "mergemany";
+                /** @description ste / sinkhorn: optimiser steps per model pair; default 200 (ste), 150 (sinkhorn) */
+                maxSteps?: number;
+                /** @description ste / sinkhorn: Adam step size; default 0.001 (ste), 0.1 (sinkhorn) */
+                learningRate?: number;
+                /** @description ste / sinkhorn: stop after this many steps without a better loss; default 50 (ste), 30 (sinkhorn) */
+                patience?: number;
+                /** @description sinkhorn: divides the assignment logits; default 1 */
+                temperature?: number;
+                /** @description sinkhorn: row/column normalisations per step; default 20 */
+                sinkhornIterations?: number;
+                /**
+                 * @description sinkhorn: l2 (data-free, default), midpoint (task loss at alpha 0.5) or random (task loss at a random alpha per step)
+                 * @enum {string}
+                 */
+                loss?: "l2" | "midpoint" | "random";
             };
             /** @default {} */
             repair: {
@@ -753,7 +768,7 @@ export interface components {
                          * @default weight
                          * @enum {string}
                          */
-                        method: "weight" | "activation" | "none";
+                        method: "weight" | "activation" | "ste" | "sinkhorn" | "none";
                         /** @default 0 */
                         seed: number;
                         /** @default 100 */
@@ -763,6 +778,21 @@ export interface components {
                          * @enum {string}
                          */
                         strategy: "first" | "mergemany";
+                        /** @description ste / sinkhorn: optimiser steps per model pair; default 200 (ste), 150 (sinkhorn) */
+                        maxSteps?: number;
+                        /** @description ste / sinkhorn: Adam step size; default 0.001 (ste), 0.1 (sinkhorn) */
+                        learningRate?: number;
+                        /** @description ste / sinkhorn: stop after this many steps without a better loss; default 50 (ste), 30 (sinkhorn) */
+                        patience?: number;
+                        /** @description sinkhorn: divides the assignment logits; default 1 */
+                        temperature?: number;
+                        /** @description sinkhorn: row/column normalisations per step; default 20 */
+                        sinkhornIterations?: number;
+                        /**
+                         * @description sinkhorn: l2 (data-free, default), midpoint (task loss at alpha 0.5) or random (task loss at a random alpha per step)
+                         * @enum {string}
+                         */
+                        loss?: "l2" | "midpoint" | "random";
                     };
                     /** @default {} */
                     repair: {
@@ -865,7 +895,7 @@ export interface components {
             };
             alignment: {
                 /** @enum {string} */
-                method: "weight" | "activation" | "none";
+                method: "weight" | "activation" | "ste" | "sinkhorn" | "none";
                 /** @enum {string} */
                 strategy: "first" | "mergemany";
                 iterations: number;
@@ -875,6 +905,7 @@ export interface components {
                     axes: string[];
                 }[];
                 identityFraction?: number[];
+                lossTrace?: number[][];
             };
             timings: {
                 load: number;

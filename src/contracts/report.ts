@@ -24,6 +24,8 @@ export const Report = z.object({
     permutations: z.array(PermutationReport),
     /** per model after the first: fraction of units each permutation left in place */
     identityFraction: z.array(z.number()).optional(),
+    /** learned methods (ste, sinkhorn), per model after the first: the monitored loss at each step */
+    lossTrace: z.array(z.array(z.number())).optional(),
   }),
   timings: z.object({ load: z.number(), align: z.number(), repair: z.number(), sweep: z.number(), total: z.number() }),
   backend: z.string(),

@@ -66,7 +66,7 @@ export function runMerge(inputs: MergeInputs): MergeResult {
   const tAlign = now();
   const alignment = alignmentMethods[method].align({
     graph, spec, models, calibration, batchSize, signal,
-    seed: options.alignment.seed, maxIterations: options.alignment.maxIterations, strategy: options.alignment.strategy,
+    seed: options.alignment.seed, maxIterations: options.alignment.maxIterations, strategy: options.alignment.strategy, learned: options.alignment,
     progress: (f) => progress('align', f),
   });
   const alignSeconds = now() - tAlign;
@@ -155,6 +155,7 @@ export function runMerge(inputs: MergeInputs): MergeResult {
       iterations: alignment.iterations,
       permutations: spec.spaces.map((s) => ({ name: s.name, size: s.size, axes: s.axes.map(describeAxis) })),
       identityFraction,
+      ...(alignment.lossTrace ? { lossTrace: alignment.lossTrace } : {}),
     },
     timings: { load: loadSeconds, align: alignSeconds, repair: repairSeconds, sweep: sweepSeconds, total: loadSeconds + now() - t0 },
     backend: inputs.backend,

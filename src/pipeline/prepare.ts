@@ -72,7 +72,7 @@ export async function prepareMerge(request: LocalMergeRequest, open: OpenSource)
   const warnings: string[] = [];
   const evaluation = await loadDataset(open, request.data.evaluation, 'data.evaluation', graph);
   const correction = resolveCorrection(request.repair.method, graph);
-  const needsCalibration = alignmentMethods[request.alignment.method].needsData || correction !== 'none';
+  const needsCalibration = alignmentMethods[request.alignment.method].needsData(request.alignment) || correction !== 'none';
   let calibration = evaluation;
   if (request.data.calibration) {
     calibration = await loadDataset(open, request.data.calibration, 'data.calibration', graph);

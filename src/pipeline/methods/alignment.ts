@@ -1,4 +1,4 @@
-import type { AlignmentMethod } from '../../contracts/index.ts';
+import type { AlignmentMethod, AlignmentOptions } from '../../contracts/index.ts';
 import { activationMatching } from '../activationMatching.ts';
 import type { Dataset } from '../datasets.ts';
 import { MergeError } from '../errors.ts';
@@ -6,8 +6,13 @@ import type { ModelGraph } from '../graph.ts';
 import { meanStates } from '../interpolate.ts';
 import { applyPermutations, identityPerm, invertPerm, type Perm } from '../permute.ts';
 import type { PermSpec } from '../permspec.ts';
+import { SINKHORN_DEFAULTS, sinkhornRebasin } from '../sinkhorn.ts';
+import { STE_DEFAULTS, steRebasin } from '../ste.ts';
 import type { StateDict } from '../tensor.ts';
 import { weightMatching } from '../weightMatching.ts';
+
+/** The request's options for the learned methods (ste, sinkhorn); unset ones take each method's defaults. */
+export type LearnedRequestOptions = Pick<AlignmentOptions, 'maxSteps' | 'learningRate' | 'patience' | 'temperature' | 'sinkhornIterations' | 'loss'>;
 
 export interface AlignContext {
   graph: ModelGraph;
@@ -18,6 +23,8 @@ export interface AlignContext {
   seed: number;
   maxIterations: number;
   strategy: 'first' | 'mergemany';
+  /** ste / sinkhorn settings (absent: defaults) */
+  learned?: LearnedRequestOptions;
   signal?: AbortSignal;
   /** fraction of the alignment done */
   progress: (fraction: number) => void;
@@ -28,30 +35,42 @@ export interface Alignment {
   /** per model, one permutation per space */
   perms: Perm[][];
   iterations: number;
+  /** learned methods, per model after the first: the monitored loss at each step */
+  lossTrace?: number[][];
 }
 
 /** One module per method behind one interface, chosen by name (as mergekit does for merge methods). */
 export interface AlignmentMethodImpl {
-  readonly needsData: boolean;
+  /** whether these options read calibration data (sinkhorn does only with a task loss) */
+  needsData(options: Pick<AlignmentOptions, 'loss'>): boolean;
   align(ctx: AlignContext): Alignment;
 }
 
 const identities = (spec: PermSpec) => spec.spaces.map((s) => identityPerm(s.size));
 
 /** Align each model to the first, one pairwise problem at a time. */
-function toFirst(ctx: AlignContext, solve: (target: StateDict, source: StateDict, progress: (f: number) => void) => { perms: Perm[]; iterations: number }): Alignment {
+function toFirst(ctx: AlignContext, solve: (target: StateDict, source: StateDict, progress: (f: number) => void) => { perms: Perm[]; iterations: number; lossTrace?: number[] }): Alignment {
   const [first, ...rest] = ctx.models;
   const perms: Perm[][] = [identities(ctx.spec)];
   const aligned = [first];
+  const traces: number[][] = [];
   let iterations = 0;
   rest.forEach((model, i) => {
     const r = solve(first, model, (f) => ctx.progress((i + Math.min(f, 0.99)) / rest.length));
     perms.push(r.perms);
     aligned.push(applyPermutations(model, ctx.spec, r.perms));
     iterations = Math.max(iterations, r.iterations);
+    if (r.lossTrace) traces.push(r.lossTrace);
     ctx.progress((i + 1) / rest.length);
   });
-  return { aligned, perms, iterations };
+  return { aligned, perms, iterations, ...(traces.length ? { lossTrace: traces } : {}) };
+}
+
+/** The learned methods align pairwise to the first model; MergeMany's rounds would multiply their cost. */
+function refuseMergeMany(ctx: AlignContext, method: string): void {
+  if (ctx.strategy === 'mergemany' && ctx.models.length > 2) {
+    throw new MergeError('unsupported_combination', `alignment.strategy "mergemany" needs alignment.method "weight" (not "${method}")`);
+  }
 }
 
 /**
@@ -83,13 +102,24 @@ function mergeMany(ctx: AlignContext, start: Alignment): Alignment {
   return { aligned: ctx.models.map((m, i) => (i === 0 ? m : applyPermutations(m, ctx.spec, rebased[i]))), perms: rebased, iterations: rounds };
 }
 
+/** What both learned methods take from the request: the step budget and optimiser, over their own defaults. */
+function learnedBase(ctx: AlignContext, defaults: { maxSteps: number; learningRate: number; patience: number }, progress: (f: number) => void) {
+  const o = ctx.learned ?? {};
+  const maxSteps = o.maxSteps ?? defaults.maxSteps;
+  return {
+    maxSteps, learningRate: o.learningRate ?? defaults.learningRate, patience: o.patience ?? defaults.patience,
+    batchSize: ctx.batchSize, seed: ctx.seed, maxIterations: ctx.maxIterations, signal: ctx.signal,
+    onStep: (k: number) => progress(k / maxSteps),
+  };
+}
+
 export const alignmentMethods: Record<AlignmentMethod, AlignmentMethodImpl> = {
   none: {
-    needsData: false,
+    needsData: () => false,
     align: (ctx) => ({ aligned: [...ctx.models], perms: ctx.models.map(() => identities(ctx.spec)), iterations: 0 }),
   },
   weight: {
-    needsData: false,
+    needsData: () => false,
     align: (ctx) => {
       // coordinate ascent has no known length: count sweeps against a typical 20
       const first = toFirst(ctx, (t, s, progress) => weightMatching(ctx.spec, t, s, {
@@ -99,12 +129,29 @@ export const alignmentMethods: Record<AlignmentMethod, AlignmentMethodImpl> = {
     },
   },
   activation: {
-    needsData: true,
+    needsData: () => true,
     align: (ctx) => {
-      if (ctx.strategy === 'mergemany' && ctx.models.length > 2) {
-        throw new MergeError('unsupported_combination', 'alignment.strategy "mergemany" needs alignment.method "weight"');
-      }
+      refuseMergeMany(ctx, 'activation');
       return toFirst(ctx, (t, s) => activationMatching(ctx.graph, ctx.spec, t, s, ctx.calibration, ctx.batchSize, ctx.signal));
+    },
+  },
+  ste: {
+    needsData: () => true,
+    align: (ctx) => {
+      refuseMergeMany(ctx, 'ste');
+      return toFirst(ctx, (t, s, progress) => steRebasin(ctx.graph, ctx.spec, t, s, ctx.calibration, learnedBase(ctx, STE_DEFAULTS, progress)));
+    },
+  },
+  sinkhorn: {
+    needsData: (o) => (o.loss ?? SINKHORN_DEFAULTS.loss) !== 'l2',
+    align: (ctx) => {
+      refuseMergeMany(ctx, 'sinkhorn');
+      const o = ctx.learned ?? {};
+      return toFirst(ctx, (t, s, progress) => sinkhornRebasin(ctx.graph, ctx.spec, t, s, ctx.calibration, {
+        ...learnedBase(ctx, SINKHORN_DEFAULTS, progress),
+        temperature: o.temperature ?? SINKHORN_DEFAULTS.temperature, iterations: o.sinkhornIterations ?? SINKHORN_DEFAULTS.sinkhornIterations,
+        loss: o.loss ?? SINKHORN_DEFAULTS.loss, init: 'weight',
+      }));
     },
   },
 };
