@@ -13,6 +13,8 @@ export interface RunnerEnv extends StorageEnv {
   /** jobs waiting in memory beyond that; more are refused (503) and stay queued in S3 */
   BASIN_RUNNER_QUEUE_LIMIT?: string;
   BASIN_HEARTBEAT_SECONDS?: string;
+  /** a merge running longer than this is stopped and fails with job_timeout (default 7200) */
+  BASIN_JOB_TIMEOUT_SECONDS?: string;
   /** a running job whose heartbeat is older than this is taken over (default 60) */
   BASIN_STALE_SECONDS?: string;
   /** how often the runner scans S3 for queued and orphaned jobs and undelivered webhooks (default 30) */
@@ -54,6 +56,7 @@ export interface RunnerConfig {
   concurrency: number;
   queueLimit: number;
   heartbeatMs: number;
+  jobTimeoutMs: number;
   staleMs: number;
   scanMs: number;
   webhooks: WebhookConfig;
@@ -91,6 +94,7 @@ export function runnerConfigFromEnv(env: RunnerEnv): RunnerConfig {
     concurrency: Math.floor(num(env.BASIN_RUNNER_CONCURRENCY, 1, 1)),
     queueLimit: Math.floor(num(env.BASIN_RUNNER_QUEUE_LIMIT, 100, 0)),
     heartbeatMs: num(env.BASIN_HEARTBEAT_SECONDS, 5, 0.1) * 1000,
+    jobTimeoutMs: num(env.BASIN_JOB_TIMEOUT_SECONDS, 7200, 1) * 1000,
     staleMs: num(env.BASIN_STALE_SECONDS, 60, 0.5) * 1000,
     scanMs: num(env.BASIN_SCAN_SECONDS, 30, 0.5) * 1000,
     webhooks: {

@@ -66,12 +66,12 @@ export async function runJob(deps: LifecycleDeps, msg: DispatchMessage): Promise
 
   const state = { stage: 'load' as JobStage, fraction: 0 };
   let ended: { kind: 'done' } | { kind: 'failed'; code: string; message: string } | undefined;
-  let stopReason: 'canceled' | 'released' | undefined;
+  let stopReason: 'canceled' | 'released' | 'timeout' | undefined;
   const child = (deps.spawnJob ?? ((t, j) => forkChild(['run', t, j], config.storage)))(msg.tenant, msg.jobId);
   console.log(JSON.stringify({ runner: config.runnerId, job: msg.jobId, attempt: claimed.attempts, pid: child.pid }));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((ok) => child.once('exit', (code, signal) => ok({ code, signal })));
 
-  const stop = (reason: 'canceled' | 'released') => {
+  const stop = (reason: 'canceled' | 'released' | 'timeout') => {
     stopReason ??= reason;
     child.kill('SIGKILL');
   };
@@ -99,8 +99,11 @@ export async function runJob(deps: LifecycleDeps, msg: DispatchMessage): Promise
     else if (m.type === 'failed') ended = { kind: 'failed', code: m.code, message: m.message };
   });
   const timer = setInterval(beat, config.heartbeatMs);
+  // the request's options are bounded, but not every architecture's step costs the same: a wall-clock cap
+  const deadline = setTimeout(() => stop('timeout'), config.jobTimeoutMs);
   const exit = await exited;
   clearInterval(timer);
+  clearTimeout(deadline);
   deps.shutdown.removeEventListener('abort', onShutdown);
   await beating;
 
@@ -109,6 +112,7 @@ export async function runJob(deps: LifecycleDeps, msg: DispatchMessage): Promise
     return 'released';
   }
   if (stopReason === 'canceled' || (await doc.cancelRequested())) return finish(deps, doc, 'canceled', null);
+  if (stopReason === 'timeout') return finish(deps, doc, 'failed', { code: 'job_timeout', message: `the merge ran longer than ${config.jobTimeoutMs / 1000} s (BASIN_JOB_TIMEOUT_SECONDS); ask for fewer steps, points or samples` });
   if (ended?.kind === 'done') return finish(deps, doc, 'succeeded', null);
   if (ended?.kind === 'failed') return finish(deps, doc, 'failed', { code: ended.code, message: ended.message });
   const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;

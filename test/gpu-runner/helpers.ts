@@ -55,6 +55,7 @@ export function runnerConfig(overrides: Partial<RunnerConfig> & { bucket?: strin
     concurrency: 1,
     queueLimit: 10,
     heartbeatMs: 200,
+    jobTimeoutMs: 600_000,
     staleMs: 60_000,
     scanMs: 3_600_000,
     runnerId: 'runner_test',

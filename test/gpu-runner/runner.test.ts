@@ -138,6 +138,20 @@ describe('runner: job lifecycle', () => {
     expect(receiver.received.length).toBe(before);
   });
 
+  it('stops a merge that outlives BASIN_JOB_TIMEOUT_SECONDS: failed with job_timeout, no results', async () => {
+    const strict = createRunner({ ...config, jobTimeoutMs: 1500 });
+    try {
+      const job = await createJob(store, tenant, exampleRequest(models, { sweep: { points: 11 }, data: { evaluation: { builtin: 'fashion-mnist', split: 'test' } } }));
+      const body = JSON.stringify({ jobId: job.id, tenant });
+      expect((await strict.app.request('/v1/dispatch', { method: 'POST', body, headers: sign(body) })).status).toBe(202);
+      const done = await untilStatus(store, tenant, job.id, ['succeeded', 'failed']);
+      expect(done.error!.code).toBe('job_timeout');
+      expect(await store.head(keys.jobFile(tenant, job.id, 'merged.safetensors'))).toBeUndefined();
+    } finally {
+      await strict.stop();
+    }
+  });
+
   it('skips jobs that were canceled while queued, and removes them from the index', async () => {
     const job = await createJob(store, tenant, exampleRequest(models));
     await new JobStore(store).cancel(tenant, job.id);
