@@ -18,8 +18,6 @@ export interface LifecycleDeps {
   webhooks: WebhookSender;
   /** aborted when the runner shuts down: running jobs go back to `queued` for the next runner */
   shutdown: AbortSignal;
-  /** the process that runs one job (default: child.ts forked with this process's loaders) */
-  spawnJob?: (tenant: string, jobId: string) => ChildProcess;
 }
 
 const CHILD = fileURLToPath(new URL('./child.ts', import.meta.url));
@@ -67,7 +65,7 @@ export async function runJob(deps: LifecycleDeps, msg: DispatchMessage): Promise
   const state = { stage: 'load' as JobStage, fraction: 0 };
   let ended: { kind: 'done' } | { kind: 'failed'; code: string; message: string } | undefined;
   let stopReason: 'canceled' | 'released' | 'timeout' | undefined;
-  const child = (deps.spawnJob ?? ((t, j) => forkChild(['run', t, j], config.storage)))(msg.tenant, msg.jobId);
+  const child = forkChild(['run', msg.tenant, msg.jobId], config.storage);
   console.log(JSON.stringify({ runner: config.runnerId, job: msg.jobId, attempt: claimed.attempts, pid: child.pid }));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((ok) => child.once('exit', (code, signal) => ok({ code, signal })));
 

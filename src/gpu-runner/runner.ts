@@ -14,14 +14,16 @@ export interface BackendStatus { name: string | null; tried: { name: string; ok:
  * The runner: a signed dispatch endpoint and a periodic S3 scan feed one bounded queue; each job
  * runs in its own process (lifecycle.ts); webhooks go out on their own schedule (webhooks.ts).
  */
-export function createRunner(config: RunnerConfig, options: { webhooks?: WebhookSenderOptions; spawnJob?: LifecycleDeps['spawnJob'] } = {}) {
+export function createRunner(config: RunnerConfig, options: { webhooks?: WebhookSenderOptions } = {}) {
   const shutdown = new AbortController();
   const webhooks = new WebhookSender(config.store, config.webhooks, options.webhooks);
-  const deps: LifecycleDeps = { config, webhooks, shutdown: shutdown.signal, spawnJob: options.spawnJob };
+  const deps: LifecycleDeps = { config, webhooks, shutdown: shutdown.signal };
+  /** the latest jobs' outcomes, for logs and tests (bounded: a runner lives long) */
   const outcomes: { jobId: string; outcome: string }[] = [];
   const queue = new JobQueue(config.concurrency, config.queueLimit, async (msg) => {
     const outcome = await runJob(deps, msg);
     outcomes.push({ jobId: msg.jobId, outcome });
+    if (outcomes.length > 100) outcomes.shift();
     console.log(JSON.stringify({ runner: config.runnerId, job: msg.jobId, outcome }));
   });
   const backend: BackendStatus = { name: null, tried: [] };
