@@ -41,7 +41,7 @@ export function heartbeatFresh(job: Job, staleMs: number, now = Date.now()): boo
  * remove it from the open-jobs index and hand its webhook to the sender.
  */
 export async function runJob(deps: LifecycleDeps, msg: DispatchMessage): Promise<Outcome> {
-  const { config, webhooks } = deps;
+  const { config } = deps;
   const store = config.store;
   const doc = new JobDocument(store, msg.tenant, msg.jobId);
   const closeIndex = () => store.delete(keys.openJob(msg.jobId));
