@@ -12,8 +12,12 @@ import type { Figure } from './figures.ts';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, out: { type: 'string', default: 'bench/results.md' } } });
 const quick = values.quick ?? false;
+// --quick: 2000 test images per point, and the learned alignments (tens of minutes per CNN pair on
+// 2 cores) on the MLP pairs only
 const benches: [string, string[]][] = [
-  ['quality', quick ? ['--eval', '2000'] : []],
+  ...(quick
+    ? [['quality', ['--eval', '2000', '--only', 'mnist-mlp3x512,fashion-mlp6x128']], ['quality', ['--eval', '2000', '--only', 'fashion-vgg,fashion-resnet-bn', '--methods', 'weight,activation']]] as [string, string[]][]
+    : [['quality', []] as [string, string[]]]),
   ['lap', quick ? ['--sizes', '256,1024', '--reps', '3'] : []],
   ['merge', []],
   ['api', quick ? ['--seconds', '2'] : []],

@@ -2,7 +2,7 @@
  * Merge quality on the example pairs: endpoints, naive, weight / activation matching and the learned
  * STE / Sinkhorn alignments, each with and without REPAIR (or RESET for BatchNorm nets); loss and
  * accuracy barriers (mid and max). The time column is the whole merge (load, align, correct, sweep).
- * Prints a markdown table. `npm run bench:quality [-- --only NAME] [-- --eval N]`.
+ * Prints a markdown table. `npm run bench:quality [-- --only NAME,NAME] [-- --eval N] [-- --methods weight,ste,...]`.
  */
 import { parseArgs } from 'node:util';
 import { EXAMPLES } from '../examples/pairs.ts';
@@ -10,7 +10,8 @@ import { exampleExists, fmt, mergeExample, pct } from './common.ts';
 import { figure } from './figures.ts';
 import type { Report, VariantReport } from '../src/contracts/index.ts';
 
-const { values } = parseArgs({ options: { only: { type: 'string' }, eval: { type: 'string' } } });
+const { values } = parseArgs({ options: { only: { type: 'string' }, eval: { type: 'string' }, methods: { type: 'string' } } });
+const only = values.only?.split(',');
 /** Each alignment at its defaults; Sinkhorn also with the task loss, where it differs from weight matching. */
 const METHODS: [string, Record<string, unknown>][] = [
   ['weight', { method: 'weight' }],
@@ -32,11 +33,11 @@ const row = (pair: string, label: string, v: VariantReport, seconds?: number) =>
 };
 
 for (const example of EXAMPLES) {
-  if (values.only && values.only !== example.name) continue;
+  if (only && !only.includes(example.name)) continue;
   if (!exampleExists(example.name)) { console.error(`skipping ${example.name}: run npm run examples:train first`); continue; }
   const evaluation = { builtin: example.dataset, split: 'test', ...(values.eval ? { limit: Number(values.eval) } : {}) };
   const reports: [string, Report, number][] = [];
-  for (const [label, alignment] of METHODS) {
+  for (const [label, alignment] of METHODS.filter(([, a]) => !values.methods || values.methods.split(',').includes(a.method as string))) {
     const { report, seconds } = await mergeExample(example.name, { alignment: { ...alignment, seed: 0 }, data: { calibration: { builtin: example.dataset, split: 'train', limit: 5000 }, evaluation } });
     reports.push([label, report, seconds]);
     console.error(`${example.name} ${label}: done in ${seconds.toFixed(1)}s (align ${report.timings.align.toFixed(1)}s, ${report.alignment.iterations} iterations)`);
