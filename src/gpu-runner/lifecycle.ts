@@ -47,11 +47,8 @@ export async function runJob(deps: LifecycleDeps, msg: DispatchMessage): Promise
   const closeIndex = () => store.delete(keys.openJob(msg.jobId));
 
   const cur = await doc.read();
-  if (!cur) {
-    await closeIndex();
-    return 'skipped';
-  }
-  if (terminalStatuses.includes(cur.job.status)) {
+  // gone, or already ended (canceled while queued, or finished by another runner)
+  if (!cur || terminalStatuses.includes(cur.job.status)) {
     await closeIndex();
     return 'skipped';
   }

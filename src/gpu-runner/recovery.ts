@@ -1,5 +1,5 @@
 import { DispatchMessage, Job, terminalStatuses } from '../contracts/job.ts';
-import { keys } from '../storage/keys.ts';
+import { isKeySegment, keys } from '../storage/keys.ts';
 import type { BlobStore } from '../storage/store.ts';
 import { heartbeatFresh } from './lifecycle.ts';
 
@@ -21,7 +21,7 @@ export async function scanOpenJobs(store: BlobStore, staleMs: number): Promise<S
     const page = await store.list(keys.openJobs(), { cursor });
     for (const obj of page.objects) {
       const marker = DispatchMessage.safeParse(await store.getJson(obj.key).catch(() => undefined));
-      if (!marker.success || !/^[A-Za-z0-9_-]{1,128}$/.test(marker.data.tenant)) {
+      if (!marker.success || !isKeySegment(marker.data.tenant)) {
         await store.delete(obj.key);
         result.closed++;
         continue;

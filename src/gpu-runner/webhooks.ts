@@ -1,7 +1,7 @@
 import { Webhook } from 'standardwebhooks';
 import { z } from 'zod';
 import { JobId, terminalStatuses, type MergeEvent, type WebhookDelivery } from '../contracts/job.ts';
-import { keys } from '../storage/keys.ts';
+import { isKeySegment, keys } from '../storage/keys.ts';
 import type { BlobStore } from '../storage/store.ts';
 import { checkWebhookTarget, TargetRefused } from './addresses.ts';
 import type { WebhookConfig } from './config.ts';
@@ -11,7 +11,7 @@ type EventType = MergeEvent['type'];
 
 /** An undelivered webhook, kept in S3 until delivered or given up, so a runner crash loses none. */
 const Pending = z.object({
-  tenant: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/),
+  tenant: z.string().refine(isKeySegment),
   jobId: JobId,
   event: z.enum(['merge.succeeded', 'merge.failed']),
   url: z.string(),

@@ -7,8 +7,6 @@ export interface RunnerTarget {
   secret: string;
 }
 
-export { DispatchHeaders };
-
 export async function signDispatch(secret: string, body: string, timestamp: number): Promise<string> {
   return `sha256=${await hmacSha256Hex(secret, `${timestamp}.${body}`)}`;
 }

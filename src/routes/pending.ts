@@ -1,5 +1,5 @@
 import { DispatchMessage } from '../contracts/job.ts';
-import { keys } from '../storage/keys.ts';
+import { isKeySegment, keys } from '../storage/keys.ts';
 import type { BlobStore } from '../storage/store.ts';
 import { dispatchJob, type RunnerTarget } from './dispatch.ts';
 import { JobStore } from './jobs.ts';
@@ -68,7 +68,7 @@ async function readMarker(store: BlobStore, key: string): Promise<DispatchMessag
   try {
     const raw = (await store.getJson(key)) as { jobId?: unknown; tenant?: unknown } | undefined;
     const msg = DispatchMessage.safeParse({ jobId: raw?.jobId, tenant: raw?.tenant });
-    return msg.success && /^[A-Za-z0-9_-]{1,128}$/.test(msg.data.tenant) ? msg.data : undefined;
+    return msg.success && isKeySegment(msg.data.tenant) ? msg.data : undefined;
   } catch (err) {
     if (err instanceof SyntaxError) return undefined;
     throw err;

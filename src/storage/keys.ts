@@ -6,6 +6,9 @@
 /** Ids and tenants are path segments: anything else could escape its prefix. */
 const SEGMENT = /^[A-Za-z0-9_-]{1,128}$/;
 
+/** Whether a value read back from storage (a marker's tenant) can name a key segment. */
+export const isKeySegment = (value: string): boolean => SEGMENT.test(value);
+
 function segment(kind: string, value: string): string {
   if (!SEGMENT.test(value)) throw new Error(`invalid ${kind} for a storage key: ${JSON.stringify(value)}`);
   return value;

@@ -34,20 +34,25 @@ function isNotFound(err: unknown): boolean {
   return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
 }
 
-/**
- * The SDK retries failed requests, not a body cut off after the headers arrived (s3rver resets reads
- * that meet a write; networks drop): such reads are made again, a few times.
- */
-async function rereadCutOff<T>(read: () => Promise<T>): Promise<T> {
+/** A read that failed in a way reading again can cure is made again, up to four times in all. */
+async function readAgain<T>(read: () => Promise<T>, transient: (err: unknown) => boolean): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await read();
     } catch (err) {
-      const e = err as { code?: string; message?: string };
-      if (!(e?.code === 'ECONNRESET' || e?.message === 'aborted') || attempt >= 4) throw err;
+      if (!transient(err) || attempt >= 4) throw err;
       await new Promise((r) => setTimeout(r, 25 * attempt));
     }
   }
+}
+
+/**
+ * The SDK retries failed requests, not a body cut off after the headers arrived (s3rver resets reads
+ * that meet a write; networks drop).
+ */
+function cutOff(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return e?.code === 'ECONNRESET' || e?.message === 'aborted';
 }
 
 /** Typed access to one bucket. Missing objects are `undefined`, never exceptions. */
@@ -106,16 +111,10 @@ export class BlobStore {
   async getJsonTagged(key: string): Promise<{ value: unknown; etag?: string } | undefined> {
     // S3 replaces objects atomically; s3rver (the local stack) does not, and a read that meets a
     // write in progress sees a truncated file. Read again rather than fail.
-    for (let attempt = 1; ; attempt++) {
+    return readAgain(async () => {
       const obj = await this.getObject(key);
-      if (!obj) return undefined;
-      try {
-        return { value: JSON.parse(new TextDecoder().decode(obj.bytes)), etag: obj.etag };
-      } catch (err) {
-        if (!(err instanceof SyntaxError) || attempt >= 4) throw err;
-        await new Promise((r) => setTimeout(r, 25 * attempt));
-      }
-    }
+      return obj && { value: JSON.parse(new TextDecoder().decode(obj.bytes)), etag: obj.etag };
+    }, (err) => err instanceof SyntaxError);
   }
 
   async getJson(key: string): Promise<unknown | undefined> {
@@ -128,10 +127,10 @@ export class BlobStore {
 
   private async getObject(key: string): Promise<{ bytes: Uint8Array; etag?: string } | undefined> {
     try {
-      return await rereadCutOff(async () => {
+      return await readAgain(async () => {
         const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
         return { bytes: out.Body ? await out.Body.transformToByteArray() : new Uint8Array(0), etag: out.ETag };
-      });
+      }, cutOff);
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -202,12 +201,12 @@ export class BlobStore {
           throw new RangeError(`read ${offset}+${length} outside ${key} (${size} bytes)`);
         }
         if (length === 0) return new Uint8Array(0);
-        const bytes = await rereadCutOff(async () => {
+        const bytes = await readAgain(async () => {
           const out = await s3.send(
             new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${offset}-${offset + length - 1}`, IfMatch: info.etag }),
           );
           return out.Body!.transformToByteArray();
-        });
+        }, cutOff);
         if (bytes.length !== length) throw new Error(`short read of ${key}: wanted ${length} bytes, got ${bytes.length}`);
         return bytes;
       },

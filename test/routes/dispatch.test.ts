@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DispatchHeaders } from '../../src/routes/dispatch.ts';
+import { DispatchHeaders } from '../../src/contracts/job.ts';
 import { keys } from '../../src/storage/keys.ts';
 import { flakyRunner, mergeBody, testApp } from './helpers.ts';
 
