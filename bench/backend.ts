@@ -6,7 +6,7 @@
  * forward+backward through tf.grads, and milliseconds of the other kernels training leans on
  * (Tile, the pool gradients, BatchNorm's gradient):
  *   wasm  @tensorflow/tfjs-backend-wasm as shipped ("raw") against the same backend with basin's
- *         kernel fixes (src/pipeline/wasmKernels.ts). The two kernel sets are swapped in the registry
+ *         kernel fixes (src/pipeline/runtime/wasmKernels.ts). The two kernel sets are swapped in the registry
  *         between runs and timed alternately (raw, fixed, raw, ...), so a busy machine slows both alike;
  *   cpu   the pure-JS backend, on smaller problems with one timed run (it is 30-1000x slower).
  * Each figure is the median of several runs after a warm-up. Figures only: nothing here asserts a time.
@@ -14,7 +14,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { parseArgs } from 'node:util';
-import { initBackend } from '../src/pipeline/backend.ts';
+import { initBackend } from '../src/pipeline/runtime/backend.ts';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string', default: 'wasm,cpu' } } });
 const only = new Set(args.only.split(',').map((s) => s.trim()));

@@ -3,10 +3,10 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalMergeRequest, type Report } from '../src/contracts/index.ts';
-import { initBackend } from '../src/pipeline/backend.ts';
+import { initBackend } from '../src/pipeline/runtime/backend.ts';
 import { runMerge } from '../src/pipeline/merge.ts';
 import { prepareMerge } from '../src/pipeline/prepare.ts';
-import { fileSource } from '../src/pipeline/safetensors.ts';
+import { fileSource } from '../src/pipeline/io/safetensors.ts';
 
 export const examplesDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'examples');
 

@@ -6,11 +6,11 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { EXAMPLES } from '../examples/pairs.ts';
-import { initBackend } from '../src/pipeline/backend.ts';
-import { buildGraph, shapesOf } from '../src/pipeline/graph.ts';
-import { inferPermutationSpec } from '../src/pipeline/permspec.ts';
-import { fileSource, readSafetensors } from '../src/pipeline/safetensors.ts';
-import { weightMatching } from '../src/pipeline/weightMatching.ts';
+import { initBackend } from '../src/pipeline/runtime/backend.ts';
+import { buildGraph, shapesOf } from '../src/pipeline/model/graph.ts';
+import { inferPermutationSpec } from '../src/pipeline/model/permspec.ts';
+import { fileSource, readSafetensors } from '../src/pipeline/io/safetensors.ts';
+import { weightMatching } from '../src/pipeline/align/weightMatching.ts';
 import { examplesDir } from './common.ts';
 
 const name = process.argv[2] ?? 'mnist-mlp3x512';

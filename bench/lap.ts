@@ -19,7 +19,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { assignmentScore, linearSumAssignment } from '../src/pipeline/lap.ts';
+import { assignmentScore, linearSumAssignment } from '../src/pipeline/align/lap.ts';
 import { gaussian, mulberry32, randomPermutation } from '../src/pipeline/random.ts';
 import { figure } from './figures.ts';
 

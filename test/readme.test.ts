@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bufferSource, readHeader } from '../src/pipeline/safetensors.ts';
+import { bufferSource, readHeader } from '../src/pipeline/io/safetensors.ts';
 import { freePort, spawnUntil, type Spawned } from './routes/processes.ts';
 
 /** README's commands, run as written: a block marked `<!-- readme-test: NAME -->` is run here. */

@@ -2,14 +2,14 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LocalMergeRequest } from '../contracts/index.ts';
-import { initBackend } from '../pipeline/backend.ts';
-import { DatasetError } from '../pipeline/datasets.ts';
+import { initBackend } from '../pipeline/runtime/backend.ts';
+import { DatasetError } from '../pipeline/io/datasets.ts';
 import { MergeError } from '../pipeline/errors.ts';
-import { ModelError } from '../pipeline/graph.ts';
+import { ModelError } from '../pipeline/model/graph.ts';
 import { runMerge } from '../pipeline/merge.ts';
 import { prepareMerge, type OpenSource } from '../pipeline/prepare.ts';
-import { bufferSource, fileSource, SafetensorsError, writeSafetensorsFile } from '../pipeline/safetensors.ts';
-import { renderReportSvg } from '../pipeline/svg.ts';
+import { bufferSource, fileSource, SafetensorsError, writeSafetensorsFile } from '../pipeline/io/safetensors.ts';
+import { renderReportSvg } from '../pipeline/report/svg.ts';
 import { progressReporter } from './progress.ts';
 
 const USAGE = `usage: basin merge REQUEST.json [--out DIR] [--backend NAME[,NAME...]]

@@ -6,7 +6,7 @@
  *   child.ts run TENANT JOB_ID   -> progress messages, then `done` or `failed`
  *   child.ts probe               -> `backend` (which backend this host would use, for /healthz)
  */
-import { initBackend } from '../pipeline/backend.ts';
+import { initBackend } from '../pipeline/runtime/backend.ts';
 import { allowedBucketsFromEnv, storeFromEnv } from '../storage/env.ts';
 import { executeJob, type JobStage } from './execute.ts';
 import { jobError } from './failure.ts';

@@ -1,9 +1,9 @@
 import { MergeRequest, type Report } from '../contracts/index.ts';
-import { initBackend } from '../pipeline/backend.ts';
+import { initBackend } from '../pipeline/runtime/backend.ts';
 import { runMerge } from '../pipeline/merge.ts';
 import { prepareMerge, type OpenSource } from '../pipeline/prepare.ts';
-import { encodeSafetensors } from '../pipeline/safetensors.ts';
-import { renderReportSvg } from '../pipeline/svg.ts';
+import { encodeSafetensors } from '../pipeline/io/safetensors.ts';
+import { renderReportSvg } from '../pipeline/report/svg.ts';
 import { keys } from '../storage/keys.ts';
 import type { BlobStore } from '../storage/store.ts';
 import { JobFailure } from './failure.ts';

@@ -1,7 +1,7 @@
-import { DatasetError } from '../pipeline/datasets.ts';
+import { DatasetError } from '../pipeline/io/datasets.ts';
 import { MergeError } from '../pipeline/errors.ts';
-import { ModelError } from '../pipeline/graph.ts';
-import { SafetensorsError } from '../pipeline/safetensors.ts';
+import { ModelError } from '../pipeline/model/graph.ts';
+import { SafetensorsError } from '../pipeline/io/safetensors.ts';
 
 /** A job that cannot succeed as asked: ends `failed` with this code (never retried). */
 export class JobFailure extends Error {

@@ -1,5 +1,5 @@
 import type { OpenSource } from '../pipeline/prepare.ts';
-import { bufferSource, type ByteSource } from '../pipeline/safetensors.ts';
+import { bufferSource, type ByteSource } from '../pipeline/io/safetensors.ts';
 import { keys, parseS3Uri } from '../storage/keys.ts';
 import type { BlobStore } from '../storage/store.ts';
 import { JobFailure } from './failure.ts';

@@ -1,15 +1,15 @@
 import type { LocalMergeRequest, Report, Variant, VariantReport } from '../contracts/index.ts';
-import { alphaGrid, barrier, reduction } from './barrier.ts';
-import type { Dataset } from './datasets.ts';
+import { alphaGrid, barrier, reduction } from './report/barrier.ts';
+import type { Dataset } from './io/datasets.ts';
 import { MergeError } from './errors.ts';
-import type { ModelGraph } from './graph.ts';
-import { lerpStates, meanStates } from './interpolate.ts';
-import { alignmentMethods } from './methods/alignment.ts';
-import { correctionMethods, type Correction } from './methods/correction.ts';
-import { evaluate, type Evaluation } from './passes.ts';
-import { describeAxis, inferPermutationSpec } from './permspec.ts';
-import type { SiteIssue } from './repair.ts';
-import type { StateDict } from './tensor.ts';
+import type { ModelGraph } from './model/graph.ts';
+import { lerpStates, meanStates } from './model/interpolate.ts';
+import { alignmentMethods } from './align/methods.ts';
+import { correctionMethods, type Correction } from './correct/methods.ts';
+import { evaluate, type Evaluation } from './model/passes.ts';
+import { describeAxis, inferPermutationSpec } from './model/permspec.ts';
+import type { SiteIssue } from './correct/repair.ts';
+import type { StateDict } from './model/tensor.ts';
 
 export type MergeOptions = Pick<LocalMergeRequest, 'alignment' | 'repair' | 'sweep' | 'output' | 'compute'>;
 export type Stage = 'align' | 'repair' | 'sweep' | 'output';

@@ -1,12 +1,12 @@
 import type { DatasetRef, LocalMergeRequest } from '../contracts/index.ts';
-import { datasetFromTensors, loadBuiltin, subset, type Dataset } from './datasets.ts';
+import { datasetFromTensors, loadBuiltin, subset, type Dataset } from './io/datasets.ts';
 import { MergeError } from './errors.ts';
-import { buildGraph, ModelError, unusedTensors, type ModelGraph, type TensorShapes } from './graph.ts';
-import { alignmentMethods } from './methods/alignment.ts';
+import { buildGraph, ModelError, unusedTensors, type ModelGraph, type TensorShapes } from './model/graph.ts';
+import { alignmentMethods } from './align/methods.ts';
 import { resolveCorrection } from './merge.ts';
-import { readHeader, readSafetensors, type ByteSource } from './safetensors.ts';
-import type { StateDict } from './tensor.ts';
-import { numel } from './tensor.ts';
+import { readHeader, readSafetensors, type ByteSource } from './io/safetensors.ts';
+import type { StateDict } from './model/tensor.ts';
+import { numel } from './model/tensor.ts';
 
 /** How the caller reaches a reference: the CLI opens files, the runner S3 objects. */
 export type OpenSource = (ref: Exclude<DatasetRef, { builtin: string }> | LocalMergeRequest['models'][number], what: string) => Promise<ByteSource>;

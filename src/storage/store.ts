@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 
-/** What the engine reads checkpoints through (structurally src/pipeline/safetensors.ts ByteSource). */
+/** What the engine reads checkpoints through (structurally src/pipeline/io/safetensors.ts ByteSource). */
 export interface ByteSource {
   readonly size: number;
   read(offset: number, length: number): Promise<Uint8Array>;

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Report } from '../../src/contracts/index.ts';
-import { bufferSource, readSafetensors } from '../../src/pipeline/safetensors.ts';
+import { bufferSource, readSafetensors } from '../../src/pipeline/io/safetensors.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const example = join(root, 'examples', 'fashion-mlp6x128');

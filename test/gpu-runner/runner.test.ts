@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DispatchHeaders } from '../../src/contracts/job.ts';
 import { Report } from '../../src/contracts/report.ts';
 import { createRunner, type Runner } from '../../src/gpu-runner/runner.ts';
-import { readHeader, bufferSource } from '../../src/pipeline/safetensors.ts';
+import { readHeader, bufferSource } from '../../src/pipeline/io/safetensors.ts';
 import { JobStore } from '../../src/routes/jobs.ts';
 import { keys } from '../../src/storage/keys.ts';
 import { freshTenant } from '../storage/helpers.ts';

@@ -4,7 +4,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { paths } from '../../src/contracts/openapi.gen.ts';
 import { Report } from '../../src/contracts/report.ts';
-import { bufferSource, readHeader } from '../../src/pipeline/safetensors.ts';
+import { bufferSource, readHeader } from '../../src/pipeline/io/safetensors.ts';
 import { sha256 } from '../routes/helpers.ts';
 import { freePort, spawnUntil, type Spawned } from '../routes/processes.ts';
 import { freshTenant } from '../storage/helpers.ts';

@@ -2,16 +2,16 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { LocalMergeRequest } from '../../src/contracts/index.ts';
-import { buildGraph } from '../../src/pipeline/graph.ts';
-import { initState } from '../../src/pipeline/init.ts';
+import { buildGraph } from '../../src/pipeline/model/graph.ts';
+import { initState } from '../../src/pipeline/model/init.ts';
 import { runMerge } from '../../src/pipeline/merge.ts';
-import { inferPermutationSpec } from '../../src/pipeline/permspec.ts';
-import { applyPermutations, invertPerm } from '../../src/pipeline/permute.ts';
-import { weightMatching } from '../../src/pipeline/weightMatching.ts';
-import { activationMatching } from '../../src/pipeline/activationMatching.ts';
+import { inferPermutationSpec } from '../../src/pipeline/model/permspec.ts';
+import { applyPermutations, invertPerm } from '../../src/pipeline/align/permute.ts';
+import { weightMatching } from '../../src/pipeline/align/weightMatching.ts';
+import { activationMatching } from '../../src/pipeline/align/activationMatching.ts';
 import { gaussian, mulberry32, randomPermutation } from '../../src/pipeline/random.ts';
-import type { Dataset } from '../../src/pipeline/datasets.ts';
-import type { FloatTensor, StateDict } from '../../src/pipeline/tensor.ts';
+import type { Dataset } from '../../src/pipeline/io/datasets.ts';
+import type { FloatTensor, StateDict } from '../../src/pipeline/model/tensor.ts';
 
 /*
  * A tiny MLP (4 -> 6 -> 5 -> 3, ReLU) computed independently in plain Float64 arithmetic:

@@ -1,8 +1,8 @@
 import { describe, it, expect, beforeAll, afterEach } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { currentBackend, initBackend, smokeTest } from '../../src/pipeline/backend.ts';
-import { gaussian, mulberry32 } from '../../src/pipeline/random.ts';
+import { currentBackend, initBackend, smokeTest } from '../../../src/pipeline/runtime/backend.ts';
+import { gaussian, mulberry32 } from '../../../src/pipeline/random.ts';
 
 /** Run `f` on the cpu backend and on wasm (with basin's kernel fixes) and return both results. */
 async function onBoth(f: () => tf.Tensor | tf.Tensor[]): Promise<[Float32Array[], Float32Array[]]> {

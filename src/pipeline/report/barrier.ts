@@ -1,4 +1,4 @@
-import type { Barrier } from '../contracts/index.ts';
+import type { Barrier } from '../../contracts/index.ts';
 
 /** Value at alpha, linearly interpolated between grid points (alpha 0.5 is off an even grid). */
 function at(alphas: readonly number[], values: readonly number[], alpha: number): number {

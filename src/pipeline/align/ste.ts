@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Dataset } from './datasets.ts';
-import { batchCycle, interpolationLoss, isLearnable, paramInfo, uploadTensors } from './differentiable.ts';
-import type { ModelGraph } from './graph.ts';
+import type { Dataset } from '../io/datasets.ts';
+import { batchCycle, interpolationLoss, isLearnable, paramInfo, uploadTensors } from '../model/differentiable.ts';
+import type { ModelGraph } from '../model/graph.ts';
 import { BestSoFar, type LearnedOptions, type LearnedResult } from './learned.ts';
 import { applyPermutations, identityPerm, type Perm } from './permute.ts';
-import type { PermSpec } from './permspec.ts';
-import type { FloatTensor, StateDict } from './tensor.ts';
+import type { PermSpec } from '../model/permspec.ts';
+import type { FloatTensor, StateDict } from '../model/tensor.ts';
 import { weightMatching } from './weightMatching.ts';
 
 export interface SteOptions extends LearnedOptions {

@@ -1,14 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { LearnedLoss } from '../contracts/index.ts';
-import type { Dataset } from './datasets.ts';
-import { batchCycle, interpolationLoss, isLearnable, logSinkhorn, mixState, paramInfo, uploadTensors } from './differentiable.ts';
-import type { ModelGraph } from './graph.ts';
+import type { LearnedLoss } from '../../contracts/index.ts';
+import type { Dataset } from '../io/datasets.ts';
+import { batchCycle, interpolationLoss, isLearnable, logSinkhorn, mixState, paramInfo, uploadTensors } from '../model/differentiable.ts';
+import type { ModelGraph } from '../model/graph.ts';
 import { linearSumAssignment } from './lap.ts';
 import { BestSoFar, type LearnedOptions, type LearnedResult } from './learned.ts';
 import { identityPerm, type Perm } from './permute.ts';
-import type { PermSpec } from './permspec.ts';
-import { gaussian, mulberry32 } from './random.ts';
-import type { FloatTensor, StateDict } from './tensor.ts';
+import type { PermSpec } from '../model/permspec.ts';
+import { gaussian, mulberry32 } from '../random.ts';
+import type { FloatTensor, StateDict } from '../model/tensor.ts';
 import { weightMatching } from './weightMatching.ts';
 
 export interface SinkhornOptions extends LearnedOptions {

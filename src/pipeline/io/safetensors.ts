@@ -14,8 +14,8 @@
  * big-endian host the copies are byte-swapped first, so the file stays little-endian everywhere.
  */
 import { open } from 'node:fs/promises';
-import { DTYPE_BYTES, FLOAT_DTYPES, numel } from './tensor.ts';
-import type { DType, HostTensor, StateDict } from './tensor.ts';
+import { DTYPE_BYTES, FLOAT_DTYPES, numel } from '../model/tensor.ts';
+import type { DType, HostTensor, StateDict } from '../model/tensor.ts';
 
 export type SafetensorsErrorCode =
   | 'header_too_large'

@@ -1,5 +1,5 @@
-import type { PermAxis, PermSpec } from './permspec.ts';
-import type { FloatTensor, StateDict } from './tensor.ts';
+import type { PermAxis, PermSpec } from '../model/permspec.ts';
+import type { FloatTensor, StateDict } from '../model/tensor.ts';
 
 /**
  * Permutations are arrays `perm` with the convention: permuted[i] = original[perm[i]] along the

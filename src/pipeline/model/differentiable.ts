@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // gradient functions: tfjs-core's Node entry registers none, the umbrella package does (as in backend.ts);
 // imported here too so the learned methods work wherever the caller picked its backend
 import '@tensorflow/tfjs';
-import type { Dataset } from './datasets.ts';
+import type { Dataset } from '../io/datasets.ts';
 import { forward, inputTensor, type EngineModel } from './forward.ts';
 import type { GraphNode, ModelGraph, ParamRole } from './graph.ts';
 import type { PermAxis, PermSpec } from './permspec.ts';

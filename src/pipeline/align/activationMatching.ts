@@ -1,14 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Dataset } from './datasets.ts';
-import { forward, loadModel } from './forward.ts';
-import type { ModelGraph } from './graph.ts';
+import type { Dataset } from '../io/datasets.ts';
+import { forward, loadModel } from '../model/forward.ts';
+import type { ModelGraph } from '../model/graph.ts';
 import { linearSumAssignment } from './lap.ts';
-import { readTensors } from './linalg.ts';
-import { forEachBatch } from './passes.ts';
+import { readTensors } from '../runtime/linalg.ts';
+import { forEachBatch } from '../model/passes.ts';
 import type { Perm } from './permute.ts';
-import type { PermSpec } from './permspec.ts';
-import { CrossCorrelation } from './stats.ts';
-import type { StateDict } from './tensor.ts';
+import type { PermSpec } from '../model/permspec.ts';
+import { CrossCorrelation } from '../stats.ts';
+import type { StateDict } from '../model/tensor.ts';
 
 /**
  * Which node outputs represent each space: its post-activation outputs (relu/gelu), which for a

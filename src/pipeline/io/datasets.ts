@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { mulberry32, randomPermutation } from './random.ts';
-import { numel, type HostTensor } from './tensor.ts';
+import { mulberry32, randomPermutation } from '../random.ts';
+import { numel, type HostTensor } from '../model/tensor.ts';
 
 /**
  * Labelled samples as host arrays, in the layout's order (DESIGN 5): `x` holds `n` samples of

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { batches, clearBuiltinCache, datasetFromTensors, DatasetError, loadBuiltin, parseFashionClass, subset, type Dataset } from '../../src/pipeline/datasets.ts';
-import type { FloatTensor, HostTensor, IntTensor } from '../../src/pipeline/tensor.ts';
+import { batches, clearBuiltinCache, datasetFromTensors, DatasetError, loadBuiltin, parseFashionClass, subset, type Dataset } from '../../../src/pipeline/io/datasets.ts';
+import type { FloatTensor, HostTensor, IntTensor } from '../../../src/pipeline/model/tensor.ts';
 
 const counts = (y: Int32Array) => { const c = new Array(10).fill(0); y.forEach((v) => c[v]++); return c; };
 

@@ -1,4 +1,4 @@
-import { Architecture, Layer, type Layout } from '../contracts/index.ts';
+import { Architecture, Layer, type Layout } from '../../contracts/index.ts';
 import { expandTemplate } from './templates.ts';
 import type { StateDict } from './tensor.ts';
 import { numel } from './tensor.ts';

@@ -1,8 +1,8 @@
-import type { Dataset } from '../datasets.ts';
-import type { ModelGraph } from '../graph.ts';
-import type { PermSpec } from '../permspec.ts';
-import { interpolateTargets, repairSites, repairState, resetBatchNorm, siteStatistics, type SiteIssue, type SiteTargets } from '../repair.ts';
-import type { StateDict } from '../tensor.ts';
+import type { Dataset } from '../io/datasets.ts';
+import type { ModelGraph } from '../model/graph.ts';
+import type { PermSpec } from '../model/permspec.ts';
+import { interpolateTargets, repairSites, repairState, resetBatchNorm, siteStatistics, type SiteIssue, type SiteTargets } from './repair.ts';
+import type { StateDict } from '../model/tensor.ts';
 
 export interface CorrectionContext {
   graph: ModelGraph;

@@ -1,11 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Dataset } from './datasets.ts';
-import type { GraphNode, ModelGraph } from './graph.ts';
-import { weightAxes } from './graph.ts';
-import { runPass, withModel } from './passes.ts';
-import type { PermSpec } from './permspec.ts';
-import { ChannelMoments } from './stats.ts';
-import type { FloatTensor, StateDict } from './tensor.ts';
+import type { Dataset } from '../io/datasets.ts';
+import type { GraphNode, ModelGraph } from '../model/graph.ts';
+import { weightAxes } from '../model/graph.ts';
+import { runPass, withModel } from '../model/passes.ts';
+import type { PermSpec } from '../model/permspec.ts';
+import { ChannelMoments } from '../stats.ts';
+import type { FloatTensor, StateDict } from '../model/tensor.ts';
 
 /** A site that could not be corrected; the site is left as interpolated and the report says why. */
 export interface SiteIssue { site: string; code: 'non_finite_target' | 'non_finite_stats' | 'huge_gain' | 'non_finite_result'; message: string }

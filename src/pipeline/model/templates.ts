@@ -1,4 +1,4 @@
-import type { GraphArchitecture, Layer, TemplateArchitecture } from '../contracts/index.ts';
+import type { GraphArchitecture, Layer, TemplateArchitecture } from '../../contracts/index.ts';
 
 /**
  * Templates expand to the plain layer graph (DESIGN 4.1). Names follow what the equivalent PyTorch

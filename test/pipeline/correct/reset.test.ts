@@ -1,17 +1,17 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { buildGraph } from '../../src/pipeline/graph.ts';
-import { initState } from '../../src/pipeline/init.ts';
-import { lerpStates } from '../../src/pipeline/interpolate.ts';
-import { resetBatchNorm } from '../../src/pipeline/repair.ts';
-import { applyPermutations } from '../../src/pipeline/permute.ts';
-import { inferPermutationSpec } from '../../src/pipeline/permspec.ts';
-import { runMerge } from '../../src/pipeline/merge.ts';
-import { LocalMergeRequest } from '../../src/contracts/index.ts';
-import { gaussian, mulberry32, randomPermutation } from '../../src/pipeline/random.ts';
-import type { Dataset } from '../../src/pipeline/datasets.ts';
-import type { FloatTensor, StateDict } from '../../src/pipeline/tensor.ts';
+import { buildGraph } from '../../../src/pipeline/model/graph.ts';
+import { initState } from '../../../src/pipeline/model/init.ts';
+import { lerpStates } from '../../../src/pipeline/model/interpolate.ts';
+import { resetBatchNorm } from '../../../src/pipeline/correct/repair.ts';
+import { applyPermutations } from '../../../src/pipeline/align/permute.ts';
+import { inferPermutationSpec } from '../../../src/pipeline/model/permspec.ts';
+import { runMerge } from '../../../src/pipeline/merge.ts';
+import { LocalMergeRequest } from '../../../src/contracts/index.ts';
+import { gaussian, mulberry32, randomPermutation } from '../../../src/pipeline/random.ts';
+import type { Dataset } from '../../../src/pipeline/io/datasets.ts';
+import type { FloatTensor, StateDict } from '../../../src/pipeline/model/tensor.ts';
 
 const arch = { template: 'mlp', input: [3], widths: [4, 5], norm: 'bn', classes: 2 } as const;
 const graph = buildGraph(arch);

@@ -1,5 +1,5 @@
 import type { ModelGraph } from './graph.ts';
-import { mulberry32 } from './random.ts';
+import { mulberry32 } from '../random.ts';
 import type { StateDict } from './tensor.ts';
 import { numel } from './tensor.ts';
 

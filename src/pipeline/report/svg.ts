@@ -1,4 +1,4 @@
-import type { Report } from '../contracts/index.ts';
+import type { Report } from '../../contracts/index.ts';
 
 const COLORS: Record<string, string> = { naive: '#d62728', aligned: '#1f77b4', repaired: '#2ca02c' };
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);

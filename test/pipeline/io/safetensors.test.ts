@@ -12,9 +12,9 @@ import {
   readTensor,
   writeSafetensorsFile,
   type SafetensorsErrorCode,
-} from '../../src/pipeline/safetensors.ts';
-import { mulberry32 } from '../../src/pipeline/random.ts';
-import type { FloatTensor, HostTensor, IntDType, IntTensor } from '../../src/pipeline/tensor.ts';
+} from '../../../src/pipeline/io/safetensors.ts';
+import { mulberry32 } from '../../../src/pipeline/random.ts';
+import type { FloatTensor, HostTensor, IntDType, IntTensor } from '../../../src/pipeline/model/tensor.ts';
 
 // ------------------------------------------------------------------------------------------------
 // Helpers, written independently of the codec

@@ -1,9 +1,9 @@
 import { linearSumAssignment } from './lap.ts';
-import { addMatmulABt } from './linalg.ts';
+import { addMatmulABt } from '../runtime/linalg.ts';
 import { channelRows, expandPerm, gatherAxis, identityPerm, type Perm } from './permute.ts';
-import type { PermAxis, PermSpec } from './permspec.ts';
-import { mulberry32, randomPermutation } from './random.ts';
-import type { FloatTensor, StateDict } from './tensor.ts';
+import type { PermAxis, PermSpec } from '../model/permspec.ts';
+import { mulberry32, randomPermutation } from '../random.ts';
+import type { FloatTensor, StateDict } from '../model/tensor.ts';
 
 export interface WeightMatchingOptions {
   seed: number;

@@ -1,22 +1,22 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { AlignmentOptions, LocalMergeRequest } from '../../src/contracts/index.ts';
-import type { Dataset } from '../../src/pipeline/datasets.ts';
-import { interpolationLoss, logSinkhorn, mixState, uploadTensors } from '../../src/pipeline/differentiable.ts';
-import { lerpStates } from '../../src/pipeline/interpolate.ts';
-import { evaluate } from '../../src/pipeline/passes.ts';
-import { forward, inputTensor, loadModel } from '../../src/pipeline/forward.ts';
-import { buildGraph, type ModelGraph } from '../../src/pipeline/graph.ts';
-import { initState } from '../../src/pipeline/init.ts';
-import { runMerge } from '../../src/pipeline/merge.ts';
-import { alignmentMethods } from '../../src/pipeline/methods/alignment.ts';
-import { inferPermutationSpec, type PermSpec } from '../../src/pipeline/permspec.ts';
-import { applyPermutations, invertPerm, type Perm } from '../../src/pipeline/permute.ts';
-import { gaussian, mulberry32, randomPermutation } from '../../src/pipeline/random.ts';
-import { sinkhornProject, sinkhornRebasin, type SinkhornOptions } from '../../src/pipeline/sinkhorn.ts';
-import { steRebasin, type SteOptions } from '../../src/pipeline/ste.ts';
-import type { FloatTensor, StateDict } from '../../src/pipeline/tensor.ts';
+import { AlignmentOptions, LocalMergeRequest } from '../../../src/contracts/index.ts';
+import type { Dataset } from '../../../src/pipeline/io/datasets.ts';
+import { interpolationLoss, logSinkhorn, mixState, uploadTensors } from '../../../src/pipeline/model/differentiable.ts';
+import { lerpStates } from '../../../src/pipeline/model/interpolate.ts';
+import { evaluate } from '../../../src/pipeline/model/passes.ts';
+import { forward, inputTensor, loadModel } from '../../../src/pipeline/model/forward.ts';
+import { buildGraph, type ModelGraph } from '../../../src/pipeline/model/graph.ts';
+import { initState } from '../../../src/pipeline/model/init.ts';
+import { runMerge } from '../../../src/pipeline/merge.ts';
+import { alignmentMethods } from '../../../src/pipeline/align/methods.ts';
+import { inferPermutationSpec, type PermSpec } from '../../../src/pipeline/model/permspec.ts';
+import { applyPermutations, invertPerm, type Perm } from '../../../src/pipeline/align/permute.ts';
+import { gaussian, mulberry32, randomPermutation } from '../../../src/pipeline/random.ts';
+import { sinkhornProject, sinkhornRebasin, type SinkhornOptions } from '../../../src/pipeline/align/sinkhorn.ts';
+import { steRebasin, type SteOptions } from '../../../src/pipeline/align/ste.ts';
+import type { FloatTensor, StateDict } from '../../../src/pipeline/model/tensor.ts';
 
 beforeAll(async () => { await tf.setBackend('cpu'); });
 

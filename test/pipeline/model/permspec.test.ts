@@ -1,13 +1,13 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { buildGraph, shapesOf } from '../../src/pipeline/graph.ts';
-import { initState } from '../../src/pipeline/init.ts';
-import { inferPermutationSpec, describeAxis } from '../../src/pipeline/permspec.ts';
-import { applyPermutations } from '../../src/pipeline/permute.ts';
-import { forward, inputTensor, loadModel } from '../../src/pipeline/forward.ts';
-import { gaussian, mulberry32, randomPermutation } from '../../src/pipeline/random.ts';
-import type { StateDict } from '../../src/pipeline/tensor.ts';
+import { buildGraph, shapesOf } from '../../../src/pipeline/model/graph.ts';
+import { initState } from '../../../src/pipeline/model/init.ts';
+import { inferPermutationSpec, describeAxis } from '../../../src/pipeline/model/permspec.ts';
+import { applyPermutations } from '../../../src/pipeline/align/permute.ts';
+import { forward, inputTensor, loadModel } from '../../../src/pipeline/model/forward.ts';
+import { gaussian, mulberry32, randomPermutation } from '../../../src/pipeline/random.ts';
+import type { StateDict } from '../../../src/pipeline/model/tensor.ts';
 
 /** Every per-channel tensor perturbed, so BN statistics and biases are far from their neutral init (weights are random already). */
 function jitter(state: StateDict, seed: number): StateDict {

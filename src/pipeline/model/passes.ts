@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { batches, type Dataset } from './datasets.ts';
+import { batches, type Dataset } from '../io/datasets.ts';
 import { forward, inputTensor, loadModel, lossAndCorrect, type EngineModel, type ForwardHooks } from './forward.ts';
 import type { ModelGraph } from './graph.ts';
 import type { StateDict } from './tensor.ts';

@@ -1,15 +1,15 @@
 import type { AlignmentMethod, AlignmentOptions } from '../../contracts/index.ts';
-import { activationMatching } from '../activationMatching.ts';
-import type { Dataset } from '../datasets.ts';
+import { activationMatching } from './activationMatching.ts';
+import type { Dataset } from '../io/datasets.ts';
 import { MergeError } from '../errors.ts';
-import type { ModelGraph } from '../graph.ts';
-import { meanStates } from '../interpolate.ts';
-import { applyPermutations, identityPerm, invertPerm, type Perm } from '../permute.ts';
-import type { PermSpec } from '../permspec.ts';
-import { SINKHORN_DEFAULTS, sinkhornRebasin } from '../sinkhorn.ts';
-import { STE_DEFAULTS, steRebasin } from '../ste.ts';
-import type { StateDict } from '../tensor.ts';
-import { weightMatching } from '../weightMatching.ts';
+import type { ModelGraph } from '../model/graph.ts';
+import { meanStates } from '../model/interpolate.ts';
+import { applyPermutations, identityPerm, invertPerm, type Perm } from './permute.ts';
+import type { PermSpec } from '../model/permspec.ts';
+import { SINKHORN_DEFAULTS, sinkhornRebasin } from './sinkhorn.ts';
+import { STE_DEFAULTS, steRebasin } from './ste.ts';
+import type { StateDict } from '../model/tensor.ts';
+import { weightMatching } from './weightMatching.ts';
 
 /** The request's options for the learned methods (ste, sinkhorn); unset ones take each method's defaults. */
 export type LearnedRequestOptions = Pick<AlignmentOptions, 'maxSteps' | 'learningRate' | 'patience' | 'temperature' | 'sinkhornIterations' | 'loss'>;

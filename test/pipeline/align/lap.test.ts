@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { assignmentScore, LapInfeasibleError, linearSumAssignment } from '../../src/pipeline/lap.ts';
-import { mulberry32, randomPermutation } from '../../src/pipeline/random.ts';
+import { assignmentScore, LapInfeasibleError, linearSumAssignment } from '../../../src/pipeline/align/lap.ts';
+import { mulberry32, randomPermutation } from '../../../src/pipeline/random.ts';
 
 const rng = mulberry32;
 const shuffled = randomPermutation;
