@@ -1,45 +1,5 @@
 import { z } from 'zod';
-
-/**
- * Model description (DESIGN 4.1): a small layer graph in the form PyTorch users think in.
- * `name` is the tensor prefix in the checkpoint; `id` names a layer for `inputs` (default: the name,
- * else `#index`), and `inputs` defaults to the previous layer so plain Sequential nets need none.
- */
-const common = {
-  id: z.string().min(1).optional(),
-  inputs: z.array(z.string().min(1)).min(1).max(8).optional(),
-};
-const named = { ...common, name: z.string().min(1).max(256) };
-const positive = z.number().int().min(1).max(64);
-
-/** `out` and `kernel` are optional: read from the checkpoint, checked against it when given. */
-const outChannels = z.number().int().min(1).max(1_000_000).optional();
-export const LinearLayer = z.strictObject({ type: z.literal('linear'), ...named, bias: z.boolean().default(true), out: outChannels });
-export const Conv2dLayer = z.strictObject({
-  type: z.literal('conv2d'),
-  ...named,
-  stride: positive.default(1),
-  padding: z.union([z.number().int().min(0).max(64), z.literal('same')]).default(0),
-  bias: z.boolean().default(true),
-  out: outChannels,
-  kernel: z.number().int().min(1).max(15).optional(),
-});
-export const BatchNormLayer = z.strictObject({ type: z.literal('batchnorm'), ...named, eps: z.number().positive().max(1).default(1e-5) });
-/** On a conv feature map this normalises over (C,H,W) with a per-channel affine: GroupNorm(1, C). */
-export const LayerNormLayer = z.strictObject({ type: z.literal('layernorm'), ...named, eps: z.number().positive().max(1).default(1e-5) });
-export const ActivationLayer = z.strictObject({ type: z.enum(['relu', 'gelu', 'identity', 'flatten', 'globalavgpool']), ...common, name: z.string().optional() });
-export const PoolLayer = z.strictObject({
-  type: z.enum(['maxpool', 'avgpool']),
-  ...common,
-  name: z.string().optional(),
-  kernel: positive.default(2),
-  stride: positive.optional(),
-  padding: z.number().int().min(0).max(32).default(0),
-});
-export const AddLayer = z.strictObject({ type: z.literal('add'), ...common, name: z.string().optional(), inputs: z.array(z.string().min(1)).min(2).max(8) });
-
-export const Layer = z.discriminatedUnion('type', [LinearLayer, Conv2dLayer, BatchNormLayer, LayerNormLayer, ActivationLayer, PoolLayer, AddLayer]);
-export type Layer = z.infer<typeof Layer>;
+import { Layer } from './layers/index.ts';
 
 export const Layout = z.enum(['pytorch', 'tfjs']);
 export type Layout = z.infer<typeof Layout>;

@@ -1,4 +1,5 @@
 export * from './architecture.ts';
+export * from './layers/index.ts';
 export * from './references.ts';
 export * from './mergeRequest.ts';
 export * from './report.ts';

@@ -353,7 +353,31 @@ export interface components {
                     eps: number;
                 } | {
                     /** @enum {string} */
-                    type: "relu" | "gelu" | "identity" | "flatten" | "globalavgpool";
+                    type: "relu";
+                    id?: string;
+                    inputs?: string[];
+                    name?: string;
+                } | {
+                    /** @enum {string} */
+                    type: "gelu";
+                    id?: string;
+                    inputs?: string[];
+                    name?: string;
+                } | {
+                    /** @enum {string} */
+                    type: "identity";
+                    id?: string;
+                    inputs?: string[];
+                    name?: string;
+                } | {
+                    /** @enum {string} */
+                    type: "flatten";
+                    id?: string;
+                    inputs?: string[];
+                    name?: string;
+                } | {
+                    /** @enum {string} */
+                    type: "globalavgpool";
                     id?: string;
                     inputs?: string[];
                     name?: string;
@@ -624,7 +648,31 @@ export interface components {
                             eps: number;
                         } | {
                             /** @enum {string} */
-                            type: "relu" | "gelu" | "identity" | "flatten" | "globalavgpool";
+                            type: "relu";
+                            id?: string;
+                            inputs?: string[];
+                            name?: string;
+                        } | {
+                            /** @enum {string} */
+                            type: "gelu";
+                            id?: string;
+                            inputs?: string[];
+                            name?: string;
+                        } | {
+                            /** @enum {string} */
+                            type: "identity";
+                            id?: string;
+                            inputs?: string[];
+                            name?: string;
+                        } | {
+                            /** @enum {string} */
+                            type: "flatten";
+                            id?: string;
+                            inputs?: string[];
+                            name?: string;
+                        } | {
+                            /** @enum {string} */
+                            type: "globalavgpool";
                             id?: string;
                             inputs?: string[];
                             name?: string;

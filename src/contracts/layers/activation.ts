@@ -1,0 +1,9 @@
+import { z } from 'zod';
+import { unnamed } from './common.ts';
+
+/** Element-wise nonlinearities: one kind each, the same fields. */
+export const ReluLayer = z.strictObject({ type: z.literal('relu'), ...unnamed });
+export type ReluLayer = z.infer<typeof ReluLayer>;
+/** GELU, the exact (erf) form as PyTorch's default. */
+export const GeluLayer = z.strictObject({ type: z.literal('gelu'), ...unnamed });
+export type GeluLayer = z.infer<typeof GeluLayer>;
