@@ -6,7 +6,7 @@ import { LocalMergeRequest, type Report } from '../src/contracts/index.ts';
 import { initBackend } from '../src/pipeline/runtime/backend.ts';
 import { runMerge } from '../src/pipeline/merge.ts';
 import { prepareMerge } from '../src/pipeline/prepare.ts';
-import { fileSource } from '../src/pipeline/io/safetensors.ts';
+import { fileSource, nodeHost } from '../src/pipeline/runtime/nodeHost.ts';
 
 export const examplesDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'examples');
 
@@ -16,7 +16,7 @@ export function exampleExists(name: string): boolean {
 
 /** Merge an example pair with its committed request, overridden field by field. */
 export async function mergeExample(name: string, overrides: Record<string, unknown>): Promise<{ report: Report; seconds: number }> {
-  const backend = await initBackend();
+  const backend = await initBackend({ hasGpuDevice: nodeHost.hasGpuDevice });
   const dir = join(examplesDir, name);
   const raw = JSON.parse(await readFile(join(dir, 'request.json'), 'utf8'));
   const request = LocalMergeRequest.parse({ ...raw, ...overrides });
@@ -24,7 +24,7 @@ export async function mergeExample(name: string, overrides: Record<string, unkno
   const prepared = await prepareMerge(request, async (ref) => {
     if (!('path' in ref)) throw new Error('examples use local paths');
     return fileSource(join(dir, ref.path));
-  });
+  }, nodeHost.packageFiles);
   const { report } = runMerge({ ...prepared, options: request, backend: backend.name, loadSeconds: (performance.now() - t0) / 1000 });
   return { report, seconds: (performance.now() - t0) / 1000 };
 }

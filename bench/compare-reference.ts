@@ -9,7 +9,8 @@ import { EXAMPLES } from '../examples/pairs.ts';
 import { initBackend } from '../src/pipeline/runtime/backend.ts';
 import { buildGraph, shapesOf } from '../src/pipeline/model/graph.ts';
 import { inferPermutationSpec } from '../src/pipeline/model/permspec.ts';
-import { fileSource, readSafetensors } from '../src/pipeline/io/safetensors.ts';
+import { readSafetensors } from '../src/pipeline/io/safetensors.ts';
+import { fileSource, nodeHost } from '../src/pipeline/runtime/nodeHost.ts';
 import { weightMatching } from '../src/pipeline/align/weightMatching.ts';
 import { examplesDir } from './common.ts';
 
@@ -17,7 +18,7 @@ const name = process.argv[2] ?? 'mnist-mlp3x512';
 const example = EXAMPLES.find((e) => e.name === name);
 if (!example || !('template' in example.architecture) || example.architecture.template !== 'mlp') throw new Error(`${name}: the reference handles the MLP pairs only`);
 const [pa, pb] = ['seed1', 'seed2'].map((s) => join(examplesDir, name, `${s}.safetensors`));
-await initBackend();
+await initBackend({ hasGpuDevice: nodeHost.hasGpuDevice });
 const load = async (p: string) => { const src = await fileSource(p); try { return (await readSafetensors(src)).tensors; } finally { await src.close?.(); } };
 const [a, b] = [await load(pa), await load(pb)];
 const spec = inferPermutationSpec(buildGraph(example.architecture, shapesOf(a)));

@@ -9,12 +9,14 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../src/pipeline/runtime/backend.ts';
 import { batches, loadBuiltin, type Dataset } from '../src/pipeline/io/datasets.ts';
-import { exportState, forward, inputTensor, loadModel, type EngineModel } from '../src/pipeline/model/forward.ts';
+import { featuresOf } from '../src/pipeline/layers/shape.ts';
+import { engineParams, exportState, forward, inputTensor, loadModel, type EngineModel } from '../src/pipeline/model/forward.ts';
 import { buildGraph } from '../src/pipeline/model/graph.ts';
 import { initState } from '../src/pipeline/model/init.ts';
 import { evaluate } from '../src/pipeline/model/passes.ts';
 import { mulberry32, randomPermutation } from '../src/pipeline/random.ts';
-import { writeSafetensorsFile } from '../src/pipeline/io/safetensors.ts';
+import { batchStatistics } from '../src/pipeline/model/wrappers.ts';
+import { nodeHost, writeSafetensorsFile } from '../src/pipeline/runtime/nodeHost.ts';
 import type { StateDict } from '../src/pipeline/model/tensor.ts';
 import { EXAMPLES } from './pairs.ts';
 
@@ -37,16 +39,13 @@ async function trainOne(example: (typeof EXAMPLES)[number], seed: number, train:
   const loaded = loadModel(graph, state);
   const tensors = new Map<string, tf.Tensor>();
   const trainable: tf.Variable[] = [];
-  for (const node of graph.nodes) {
-    for (const [role, name] of Object.entries(node.params)) {
-      if (role === 'count') continue;
-      const t = loaded.tensors.get(name)!;
-      if (role === 'mean' || role === 'var') { tensors.set(name, t); continue; }
-      const v = tf.variable(t, true);
-      t.dispose();
-      tensors.set(name, v);
-      trainable.push(v);
-    }
+  for (const { param } of engineParams(graph)) {
+    const t = loaded.tensors.get(param.tensor)!;
+    if (param.buffer) { tensors.set(param.tensor, t); continue; }
+    const v = tf.variable(t, true);
+    t.dispose();
+    tensors.set(param.tensor, v);
+    trainable.push(v);
   }
   const model: EngineModel = { graph, tensors, dispose: () => tensors.forEach((t) => t.dispose()) };
   const optimizer = tf.train.adam(example.lr);
@@ -57,17 +56,18 @@ async function trainOne(example: (typeof EXAMPLES)[number], seed: number, train:
     for (const batch of batches(data, example.batchSize)) {
       const running: [string, Float32Array, Float32Array, number][] = [];
       const x = inputTensor(graph, batch.x, batch.n);
-      const labels = tf.oneHot(tf.tensor1d(batch.y, 'int32'), graph.byId.get(graph.output)!.shape[0]);
+      const labels = tf.oneHot(tf.tensor1d(batch.y, 'int32'), featuresOf(graph.byId.get(graph.output)!.shape));
       const loss = optimizer.minimize(() => {
         const logits = forward(model, x, {
-          batchNormStats: (node, s) => running.push([node.id, s.mean.dataSync() as Float32Array, s.variance.dataSync() as Float32Array, s.count]),
+          wrap: batchStatistics(graph, (node, s) => running.push([node.id, s.mean.dataSync() as Float32Array, s.variance.dataSync() as Float32Array, s.count])),
         });
         return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
       }, true, trainable);
       // PyTorch's BatchNorm update: momentum 0.1, unbiased batch variance
       for (const [id, mean, variance, count] of running) {
         const node = graph.byId.get(id)!;
-        const [mName, vName] = [node.params.mean!, node.params.var!];
+        const roles = node.kind.runningStats!;
+        const [mName, vName] = [node.params[roles.mean].tensor, node.params[roles.variance].tensor];
         const [m, v] = [tensors.get(mName)!, tensors.get(vName)!];
         tensors.set(mName, tf.tidy(() => tf.add(tf.mul(m, 0.9), tf.mul(tf.tensor1d(mean), 0.1))));
         tensors.set(vName, tf.tidy(() => tf.add(tf.mul(v, 0.9), tf.mul(tf.tensor1d(variance), (0.1 * count) / Math.max(count - 1, 1)))));
@@ -80,8 +80,8 @@ async function trainOne(example: (typeof EXAMPLES)[number], seed: number, train:
   }
   optimizer.dispose();
   const out = exportState(model, state);
-  for (const node of graph.nodes) {
-    if (node.params.count) out.set(node.params.count, { kind: 'int', dtype: 'I64', shape: [], bytes: new Uint8Array(new BigInt64Array([BigInt(steps)]).buffer) });
+  for (const param of graph.nodes.flatMap((n) => Object.values(n.params))) {
+    if (param.buffer === 'counter') out.set(param.tensor, { kind: 'int', dtype: 'I64', shape: [], bytes: new Uint8Array(new BigInt64Array([BigInt(steps)]).buffer) });
   }
   model.dispose();
   const r = evaluate(graph, out, test, 1000);
@@ -91,12 +91,12 @@ async function trainOne(example: (typeof EXAMPLES)[number], seed: number, train:
 
 async function main() {
   const { values } = parseArgs({ options: { only: { type: 'string' } } });
-  const backend = await initBackend();
+  const backend = await initBackend({ hasGpuDevice: nodeHost.hasGpuDevice });
   console.log(`backend: ${backend.name}`);
   for (const example of EXAMPLES) {
     if (values.only && values.only !== example.name) continue;
-    const train = await loadBuiltin(example.dataset, 'train', example.trainLimit);
-    const test = await loadBuiltin(example.dataset, 'test');
+    const train = await loadBuiltin(nodeHost.packageFiles, example.dataset, 'train', example.trainLimit);
+    const test = await loadBuiltin(nodeHost.packageFiles, example.dataset, 'test');
     const dir = join(root, example.name);
     await mkdir(dir, { recursive: true });
     for (const seed of [1, 2]) {

@@ -3,12 +3,11 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LocalMergeRequest } from '../contracts/index.ts';
 import { initBackend } from '../pipeline/runtime/backend.ts';
-import { DatasetError } from '../pipeline/io/datasets.ts';
-import { MergeError } from '../pipeline/errors.ts';
-import { ModelError } from '../pipeline/model/graph.ts';
+import { EngineError } from '../pipeline/errors.ts';
 import { runMerge } from '../pipeline/merge.ts';
 import { prepareMerge, type OpenSource } from '../pipeline/prepare.ts';
-import { bufferSource, fileSource, SafetensorsError, writeSafetensorsFile } from '../pipeline/io/safetensors.ts';
+import { bufferSource } from '../pipeline/io/safetensors.ts';
+import { fileSource, nodeHost, writeSafetensorsFile } from '../pipeline/runtime/nodeHost.ts';
 import { renderReportSvg } from '../pipeline/report/svg.ts';
 import { progressReporter } from './progress.ts';
 
@@ -23,7 +22,7 @@ class UsageError extends Error {}
 
 function userFacing(e: unknown): string | undefined {
   if (e instanceof UsageError) return e.message;
-  if (e instanceof ModelError || e instanceof MergeError || e instanceof SafetensorsError || e instanceof DatasetError) return `${e.code}: ${e.message}`;
+  if (e instanceof EngineError) return `${e.code}: ${e.message}`;
   if (e instanceof Error && (e as NodeJS.ErrnoException).code === 'ENOENT') return `file_not_found: ${e.message}`;
   return undefined;
 }
@@ -65,8 +64,8 @@ export async function main(argv: string[]): Promise<number> {
     };
     const progress = progressReporter();
     const t0 = performance.now();
-    const backend = await initBackend(parsed.values.backend ? { prefer: parsed.values.backend.split(',') } : undefined);
-    const prepared = await prepareMerge(request, open);
+    const backend = await initBackend({ prefer: parsed.values.backend?.split(','), hasGpuDevice: nodeHost.hasGpuDevice });
+    const prepared = await prepareMerge(request, open, nodeHost.packageFiles);
     const { merged, report } = runMerge({
       ...prepared,
       options: request,

@@ -7,6 +7,7 @@
  *   child.ts probe               -> `backend` (which backend this host would use, for /healthz)
  */
 import { initBackend } from '../pipeline/runtime/backend.ts';
+import { nodeHost } from '../pipeline/runtime/nodeHost.ts';
 import { allowedBucketsFromEnv, storeFromEnv } from '../storage/env.ts';
 import { executeJob, type JobStage } from './execute.ts';
 import { jobError } from './failure.ts';
@@ -54,7 +55,7 @@ async function main(argv: string[]): Promise<void> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const [command, tenant, jobId] = argv;
   if (command === 'probe') {
-    const info = await initBackend();
+    const info = await initBackend({ hasGpuDevice: nodeHost.hasGpuDevice });
     await send({ type: 'backend', name: info.name, tried: info.tried });
     return;
   }

@@ -4,6 +4,7 @@ import { runMerge } from '../pipeline/merge.ts';
 import { prepareMerge, type OpenSource } from '../pipeline/prepare.ts';
 import { encodeSafetensors } from '../pipeline/io/safetensors.ts';
 import { renderReportSvg } from '../pipeline/report/svg.ts';
+import { nodeHost } from '../pipeline/runtime/nodeHost.ts';
 import { keys } from '../storage/keys.ts';
 import type { BlobStore } from '../storage/store.ts';
 import { JobFailure } from './failure.ts';
@@ -47,8 +48,8 @@ export async function executeJob(opts: ExecuteOptions): Promise<Report> {
   const parsed = MergeRequest.safeParse(raw);
   if (!parsed.success) throw new JobFailure('bad_request', `stored request does not validate: ${parsed.error.issues[0]?.message}`);
   const request = parsed.data;
-  const backend = await initBackend();
-  const prepared = await prepareMerge(request, opts.open ?? remoteSources(store, tenant, opts.allowedBuckets));
+  const backend = await initBackend({ hasGpuDevice: nodeHost.hasGpuDevice });
+  const prepared = await prepareMerge(request, opts.open ?? remoteSources(store, tenant, opts.allowedBuckets), nodeHost.packageFiles);
   opts.signal?.throwIfAborted();
   progress('load', 1);
   const { merged, report } = runMerge({

@@ -1,7 +1,4 @@
-import { DatasetError } from '../pipeline/io/datasets.ts';
-import { MergeError } from '../pipeline/errors.ts';
-import { ModelError } from '../pipeline/model/graph.ts';
-import { SafetensorsError } from '../pipeline/io/safetensors.ts';
+import { EngineError } from '../pipeline/errors.ts';
 
 /** A job that cannot succeed as asked: ends `failed` with this code (never retried). */
 export class JobFailure extends Error {
@@ -16,7 +13,7 @@ export class JobFailure extends Error {
  * fix the request); anything else is `internal_error` (our fault, or the infrastructure's).
  */
 export function jobError(err: unknown): { code: string; message: string } {
-  if (err instanceof JobFailure || err instanceof MergeError || err instanceof ModelError || err instanceof SafetensorsError || err instanceof DatasetError) {
+  if (err instanceof JobFailure || err instanceof EngineError) {
     return { code: err.code, message: err.message.slice(0, 10_000) };
   }
   const e = err as Error;

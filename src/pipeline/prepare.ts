@@ -1,10 +1,12 @@
 import type { DatasetRef, LocalMergeRequest } from '../contracts/index.ts';
 import { datasetFromTensors, loadBuiltin, subset, type Dataset } from './io/datasets.ts';
-import { MergeError } from './errors.ts';
-import { buildGraph, ModelError, unusedTensors, type ModelGraph, type TensorShapes } from './model/graph.ts';
+import { MergeError, ModelError } from './errors.ts';
+import { featuresOf, sizeOf } from './layers/shape.ts';
+import { buildGraph, unusedTensors, type ModelGraph, type TensorShapes } from './model/graph.ts';
 import { alignmentMethods } from './align/methods.ts';
 import { resolveCorrection } from './merge.ts';
 import { readHeader, readSafetensors, type ByteSource } from './io/safetensors.ts';
+import type { PackageFiles } from './runtime/host.ts';
 import type { StateDict } from './model/tensor.ts';
 import { numel } from './model/tensor.ts';
 
@@ -43,10 +45,10 @@ async function loadModel(open: OpenSource, ref: LocalMergeRequest['models'][numb
   }
 }
 
-async function loadDataset(open: OpenSource, ref: DatasetRef, what: string, graph: ModelGraph): Promise<Dataset> {
+async function loadDataset(open: OpenSource, files: PackageFiles, ref: DatasetRef, what: string, graph: ModelGraph): Promise<Dataset> {
   let ds: Dataset;
   if ('builtin' in ref) {
-    ds = await loadBuiltin(ref.builtin, ref.split, ref.limit);
+    ds = await loadBuiltin(files, ref.builtin, ref.split, ref.limit);
   } else {
     const src = await open(ref, what);
     try {
@@ -57,35 +59,39 @@ async function loadDataset(open: OpenSource, ref: DatasetRef, what: string, grap
     }
     if (ref.limit !== undefined) ds = subset(ds, ref.limit);
   }
-  const need = numel(graph.input);
+  const need = sizeOf(graph.input);
   if (numel(ds.sampleShape) !== need) {
     throw new MergeError('dataset_shape_mismatch', `${what}: samples have shape [${ds.sampleShape.join(', ')}] (${numel(ds.sampleShape)} values); the architecture's input needs ${need}`);
   }
   return ds;
 }
 
-/** Resolve a validated request into engine inputs: graphs checked against every checkpoint, data loaded. */
-export async function prepareMerge(request: LocalMergeRequest, open: OpenSource): Promise<PreparedMerge> {
+/**
+ * Resolve a validated request into engine inputs: graphs checked against every checkpoint, data
+ * loaded. `open` reaches references (the CLI opens files, the runner S3 objects); `files` reads the
+ * built-in datasets' packages (nodeHost.packageFiles on Node).
+ */
+export async function prepareMerge(request: LocalMergeRequest, open: OpenSource, files: PackageFiles): Promise<PreparedMerge> {
   const loaded = [];
   for (const [i, ref] of request.models.entries()) loaded.push(await loadModel(open, ref, i, request.architecture));
   const graph = loaded[0].graph;
   const warnings: string[] = [];
-  const evaluation = await loadDataset(open, request.data.evaluation, 'data.evaluation', graph);
+  const evaluation = await loadDataset(open, files, request.data.evaluation, 'data.evaluation', graph);
   const correction = resolveCorrection(request.repair.method, graph);
   const needsCalibration = alignmentMethods[request.alignment.method].needsData(request.alignment) || correction !== 'none';
   let calibration = evaluation;
   if (request.data.calibration) {
-    calibration = await loadDataset(open, request.data.calibration, 'data.calibration', graph);
+    calibration = await loadDataset(open, files, request.data.calibration, 'data.calibration', graph);
   } else if (needsCalibration) {
     const ev = request.data.evaluation;
     if ('builtin' in ev) {
-      calibration = await loadDataset(open, { builtin: ev.builtin, split: 'train', limit: CALIBRATION_DEFAULT_LIMIT }, 'data.calibration', graph);
+      calibration = await loadDataset(open, files, { builtin: ev.builtin, split: 'train', limit: CALIBRATION_DEFAULT_LIMIT }, 'data.calibration', graph);
     } else {
       warnings.push('no data.calibration given: the evaluation data is used to calibrate, so the reported barriers are optimistic');
     }
   }
   const labelMax = evaluation.y.reduce((m, v) => Math.max(m, v), 0);
-  const classes = graph.byId.get(graph.output)!.shape[0];
+  const classes = featuresOf(graph.byId.get(graph.output)!.shape);
   if (labelMax >= classes) throw new MergeError('label_out_of_range', `data.evaluation: label ${labelMax} is out of range for a net with ${classes} outputs`);
   return { graph, models: loaded.map((l) => l.state), evaluation, calibration, unusedTensors: loaded[0].unused, warnings };
 }

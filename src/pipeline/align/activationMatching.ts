@@ -9,18 +9,21 @@ import type { Perm } from './permute.ts';
 import type { PermSpec } from '../model/permspec.ts';
 import { CrossCorrelation } from '../stats.ts';
 import type { StateDict } from '../model/tensor.ts';
+import { taps } from '../model/wrappers.ts';
+import { featuresOf } from '../layers/shape.ts';
 
 /**
- * Which node outputs represent each space: its post-activation outputs (relu/gelu), which for a
- * residual stream are the block outputs; failing those, the `add`s; failing those, its last node.
+ * Which node outputs represent each space: the outputs of its 'nonlinearity' kinds (relu, gelu),
+ * which for a residual stream are the block outputs; failing those, of its 'join' kinds (the adds);
+ * failing those, its last node.
  */
 export function activationTaps(graph: ModelGraph, spec: PermSpec): string[][] {
   return spec.spaces.map((space) => {
-    const types = (t: string[]) => space.nodes.filter((id) => t.includes(graph.byId.get(id)!.layer.type));
-    const act = types(['relu', 'gelu']);
+    const tapping = (tap: 'nonlinearity' | 'join') => space.nodes.filter((id) => graph.byId.get(id)!.kind.tap === tap);
+    const act = tapping('nonlinearity');
     if (act.length) return act;
-    const adds = types(['add']);
-    return adds.length ? adds : space.nodes.slice(-1);
+    const joins = tapping('join');
+    return joins.length ? joins : space.nodes.slice(-1);
   });
 }
 
@@ -29,20 +32,21 @@ export function activationTaps(graph: ModelGraph, spec: PermSpec): string[][] {
  * the target's and the source's channel activations on calibration data (conv maps over N*H*W).
  */
 export function activationMatching(graph: ModelGraph, spec: PermSpec, target: StateDict, source: StateDict, data: Dataset, batchSize: number, signal?: AbortSignal): { perms: Perm[]; iterations: number } {
-  const taps = activationTaps(graph, spec);
-  const tapNodes = new Set(taps.flat());
+  const tapsOfSpace = activationTaps(graph, spec);
+  const tapNodes = new Set(tapsOfSpace.flat());
   const acc = new Map<string, CrossCorrelation>();
-  for (const id of tapNodes) acc.set(id, new CrossCorrelation(graph.byId.get(id)!.shape[0]));
+  for (const id of tapNodes) acc.set(id, new CrossCorrelation(featuresOf(graph.byId.get(id)!.shape)));
   const a = loadModel(graph, target);
   const b = loadModel(graph, source);
   try {
     forEachBatch(graph, data, batchSize, (x) => {
       const kept = new Map<string, tf.Tensor2D>();
-      const keep = (node: { id: string }, y: tf.Tensor) => kept.set(node.id, tf.keep(tf.reshape(y, [-1, y.shape[y.rank - 1]!])) as tf.Tensor2D);
-      forward(a, x, { tapNodes, tap: keep }).dispose();
+      // features last, every position a row
+      const wrap = taps(tapNodes, (node, y) => kept.set(node.id, tf.keep(tf.reshape(y, [-1, y.shape[y.rank - 1]!])) as tf.Tensor2D));
+      forward(a, x, { wrap }).dispose();
       const fromA = new Map(kept);
       kept.clear();
-      forward(b, x, { tapNodes, tap: keep }).dispose();
+      forward(b, x, { wrap }).dispose();
       for (const id of tapNodes) {
         const ya = fromA.get(id)!;
         const yb = kept.get(id)!;
@@ -59,7 +63,7 @@ export function activationMatching(graph: ModelGraph, spec: PermSpec, target: St
   const perms = spec.spaces.map((space, s) => {
     const n = space.size;
     const total = new Float64Array(n * n);
-    for (const id of taps[s]) {
+    for (const id of tapsOfSpace[s]) {
       const corr = acc.get(id)!.correlation();
       for (let k = 0; k < total.length; k++) total[k] += corr[k];
     }

@@ -29,6 +29,20 @@ export function expandPerm(perm: Perm, repeat: number, channelMajor: boolean): I
   return out;
 }
 
+/**
+ * The gather index a space's permutation makes on a tensor axis of `length` entries: its channels
+ * spread over `repeat` entries each, and, on an axis shared with other spaces, only its own block
+ * (from `offset`) moved.
+ */
+export function axisIndex(perm: Perm, axis: PermAxis, length: number): Int32Array {
+  const block = expandPerm(perm, axis.repeat, axis.channelMajor);
+  if (axis.offset === undefined) return block;
+  if (axis.offset + block.length > length) throw new Error(`tensor ${axis.tensor} axis ${axis.axis} has ${length} entries; a block of ${block.length} at ${axis.offset} does not fit`);
+  const index = Int32Array.from({ length }, (_, i) => i);
+  for (let i = 0; i < block.length; i++) index[axis.offset + i] = axis.offset + block[i];
+  return index;
+}
+
 function strides(shape: readonly number[], axis: number): { outer: number; len: number; inner: number } {
   let outer = 1;
   let inner = 1;
@@ -69,29 +83,31 @@ export function applyPermutations(state: StateDict, spec: PermSpec, perms: reado
     const moves = byTensor.get(name);
     if (!moves || t.kind !== 'float') { out.set(name, t); continue; }
     let data = t.data;
-    for (const { axis, perm } of moves) data = gatherAxis(data, t.shape, axis.axis, expandPerm(perm, axis.repeat, axis.channelMajor));
+    for (const { axis, perm } of moves) data = gatherAxis(data, t.shape, axis.axis, axisIndex(perm, axis, t.shape[axis.axis]));
     out.set(name, { ...t, data });
   }
   return out;
 }
 
 /**
- * The [C, rest] matrix of a tensor with one permuted axis moved first (its `repeat` features per
- * channel folded into the row). Two tensors viewed with the same axis have matching column orders,
- * which is all weight matching needs.
+ * The [C, rest] matrix of a tensor with one permuted axis moved first (its `repeat` entries per
+ * channel folded into the row; on a shared axis, only this space's block). Two tensors viewed with
+ * the same axis have matching column orders, which is all weight matching needs.
  */
 export function channelRows(t: FloatTensor, axis: PermAxis, channels: number): Float32Array {
   const { outer, len, inner } = strides(t.shape, axis.axis);
   const r = axis.repeat;
-  if (len !== channels * r) throw new Error(`tensor ${axis.tensor} axis ${axis.axis} has ${len} entries, expected ${channels} x ${r}`);
-  const rest = t.data.length / channels;
-  const out = new Float32Array(t.data.length);
+  const offset = axis.offset ?? 0;
+  const fits = axis.offset === undefined ? len === channels * r : offset + channels * r <= len;
+  if (!fits) throw new Error(`tensor ${axis.tensor} axis ${axis.axis} has ${len} entries, expected ${channels} x ${r}${axis.offset === undefined ? '' : ` from ${offset}`}`);
+  const rest = outer * r * inner;
+  const out = new Float32Array(channels * rest);
   const src = t.data;
   for (let c = 0; c < channels; c++) {
     let k = c * rest;
     for (let o = 0; o < outer; o++) {
       for (let j = 0; j < r; j++) {
-        const idx = axis.channelMajor ? c * r + j : j * channels + c;
+        const idx = offset + (axis.channelMajor ? c * r + j : j * channels + c);
         const from = (o * len + idx) * inner;
         if (inner === 1) out[k++] = src[from];
         else { out.set(src.subarray(from, from + inner), k); k += inner; }

@@ -106,7 +106,7 @@ export function sinkhornRebasin(graph: ModelGraph, spec: PermSpec, target: State
   const task = options.loss !== 'l2';
   const permuted = new Set(spec.spaces.flatMap((s) => s.axes.map((a) => a.tensor)));
   // running statistics are not weights, and tensors outside every space only add a constant
-  const l2Names = floatNames.filter((n) => isLearnable(info.get(n)!.role) && permuted.has(n));
+  const l2Names = floatNames.filter((n) => isLearnable(info.get(n)!.param) && permuted.has(n));
   const l2Count = l2Names.reduce((s, n) => s + (target.get(n) as FloatTensor).data.length, 0);
   const names = task ? floatNames : l2Names;
   const start = options.init === 'weight'

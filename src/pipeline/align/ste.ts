@@ -40,7 +40,7 @@ export function steRebasin(graph: ModelGraph, spec: PermSpec, target: StateDict,
   const floatNames = [...info.keys()];
   const permuted = new Set(spec.spaces.flatMap((s) => s.axes.map((a) => a.tensor)));
   // only learnable tensors that some permutation moves can change a projection
-  const freeNames = floatNames.filter((n) => isLearnable(info.get(n)!.role) && permuted.has(n));
+  const freeNames = floatNames.filter((n) => isLearnable(info.get(n)!.param) && permuted.has(n));
   const a = uploadTensors(target, floatNames);
   const free = new Map(freeNames.map((n) => [n, tf.variable(a.get(n)!, true)]));
   const optimizer = tf.train.adam(options.learningRate);

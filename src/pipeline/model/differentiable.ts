@@ -3,8 +3,9 @@ import * as tf from '@tensorflow/tfjs-core';
 // imported here too so the learned methods work wherever the caller picked its backend
 import '@tensorflow/tfjs';
 import type { Dataset } from '../io/datasets.ts';
-import { forward, inputTensor, type EngineModel } from './forward.ts';
-import type { GraphNode, ModelGraph, ParamRole } from './graph.ts';
+import type { NodeParam } from '../layers/kind.ts';
+import { engineParams, forward, inputTensor, type EngineModel } from './forward.ts';
+import type { GraphNode, ModelGraph } from './graph.ts';
 import type { PermAxis, PermSpec } from './permspec.ts';
 import type { StateDict } from './tensor.ts';
 import { numel } from './tensor.ts';
@@ -16,19 +17,15 @@ import { numel } from './tensor.ts';
  */
 export type TensorMap = Map<string, tf.Tensor>;
 
-export interface ParamInfo { node: GraphNode; role: ParamRole }
+export interface ParamInfo { node: GraphNode; param: NodeParam }
 
-/** Which node reads each float tensor, and in which role. */
+/** Which node reads each float tensor, and as which parameter. */
 export function paramInfo(graph: ModelGraph): Map<string, ParamInfo> {
-  const out = new Map<string, ParamInfo>();
-  for (const node of graph.nodes) {
-    for (const [role, name] of Object.entries(node.params) as [ParamRole, string][]) if (role !== 'count') out.set(name, { node, role });
-  }
-  return out;
+  return new Map([...engineParams(graph)].map((info) => [info.param.tensor, info]));
 }
 
-/** BatchNorm running statistics are measured, never learned: an optimiser must leave them alone. */
-export const isLearnable = (role: ParamRole): boolean => role !== 'mean' && role !== 'var' && role !== 'count';
+/** Running statistics are measured, never learned: an optimiser must leave them alone. */
+export const isLearnable = (param: NodeParam): boolean => param.buffer === undefined;
 
 /** Upload a checkpoint's float tensors (checkpoint layout); the caller disposes them. */
 export function uploadTensors(state: StateDict, names: Iterable<string>): TensorMap {
@@ -42,17 +39,17 @@ export function uploadTensors(state: StateDict, names: Iterable<string>): Tensor
 }
 
 /**
- * An engine model over tensors in checkpoint layout: PyTorch weights are transposed here, on the
- * tape (loadModel does it on the host), so gradients reach the checkpoint-layout tensors. Call inside
- * a tidy or gradient scope; dispose() is a no-op because the scope owns the transposes.
+ * An engine model over tensors in checkpoint layout: each parameter is put in engine order here, on
+ * the tape (loadModel does it on the host), so gradients reach the checkpoint-layout tensors and the
+ * kinds' ops run unchanged. Call inside a tidy or gradient scope; dispose() is a no-op because the
+ * scope owns the transposes.
  */
 export function differentiableModel(graph: ModelGraph, tensors: TensorMap): EngineModel {
   const engine: TensorMap = new Map();
-  for (const [name, { node, role }] of paramInfo(graph)) {
-    const t = tensors.get(name);
-    if (!t) throw new Error(`tensor ${name} missing`);
-    const transpose = role === 'weight' && graph.layout === 'pytorch';
-    engine.set(name, transpose ? tf.transpose(t, node.layer.type === 'linear' ? [1, 0] : [2, 3, 1, 0]) : t);
+  for (const { param } of engineParams(graph)) {
+    const t = tensors.get(param.tensor);
+    if (!t) throw new Error(`tensor ${param.tensor} missing`);
+    engine.set(param.tensor, param.toEngine ? tf.transpose(t, param.toEngine) : t);
   }
   return { graph, tensors: engine, dispose: () => {} };
 }
@@ -64,11 +61,25 @@ export function meanCrossEntropy(logits: tf.Tensor, labels: tf.Tensor1D): tf.Sca
 
 /**
  * Mix one permuted axis with a [C, C] matrix: out[.., i, ..] = sum_j p[i, j] in[.., j, ..], each
- * channel's `repeat` features moving together. With a 0/1 matrix p[i, perm[i]] = 1 this is exactly
- * gatherAxis with expandPerm (permute.ts's convention); with a doubly stochastic one it is the soft
- * permutation that Sinkhorn re-basin differentiates through.
+ * channel's `repeat` features moving together (on a shared axis, only the space's block from
+ * `offset`). With a 0/1 matrix p[i, perm[i]] = 1 this is exactly gatherAxis with axisIndex
+ * (permute.ts's convention); with a doubly stochastic one it is the soft permutation that Sinkhorn
+ * re-basin differentiates through.
  */
 export function mixAxis(t: tf.Tensor, axis: PermAxis, p: tf.Tensor2D): tf.Tensor {
+  return tf.tidy(() => {
+    const width = p.shape[0] * axis.repeat;
+    const len = t.shape[axis.axis];
+    if (axis.offset === undefined || (axis.offset === 0 && width === len)) return mixBlock(t, axis, p);
+    if (axis.offset + width > len) throw new Error(`tensor ${axis.tensor} axis ${axis.axis} has ${len} entries; a block of ${width} at ${axis.offset} does not fit`);
+    const pieces = tf.split(t, [axis.offset, width, len - axis.offset - width].filter((n) => n > 0), axis.axis);
+    const at = axis.offset > 0 ? 1 : 0;
+    pieces[at] = mixBlock(pieces[at], axis, p);
+    return tf.concat(pieces, axis.axis);
+  });
+}
+
+function mixBlock(t: tf.Tensor, axis: PermAxis, p: tf.Tensor2D): tf.Tensor {
   return tf.tidy(() => {
     const shape = t.shape;
     const c = p.shape[0];

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { batches, type Dataset } from '../io/datasets.ts';
-import { forward, inputTensor, loadModel, lossAndCorrect, type EngineModel, type ForwardHooks } from './forward.ts';
+import { forward, inputTensor, loadModel, lossAndCorrect, type EngineModel, type ForwardOptions } from './forward.ts';
 import type { ModelGraph } from './graph.ts';
 import type { StateDict } from './tensor.ts';
 
@@ -27,9 +27,9 @@ export function forEachBatch(graph: ModelGraph, data: Dataset, batchSize: number
   }
 }
 
-/** Run a model over a dataset with hooks, discarding the outputs. */
-export function runPass(model: EngineModel, data: Dataset, batchSize: number, hooks: ForwardHooks, signal?: AbortSignal): void {
-  forEachBatch(model.graph, data, batchSize, (x) => forward(model, x, hooks).dispose(), signal);
+/** Run a model over a dataset with wrappers, discarding the outputs. */
+export function runPass(model: EngineModel, data: Dataset, batchSize: number, options: ForwardOptions, signal?: AbortSignal): void {
+  forEachBatch(model.graph, data, batchSize, (x) => forward(model, x, options).dispose(), signal);
 }
 
 export interface Evaluation { loss: number; accuracy: number }

@@ -1,16 +1,22 @@
-import type { GraphNode, ModelGraph } from './graph.ts';
-import { weightAxes } from './graph.ts';
+import { ModelError } from '../errors.ts';
+import type { Layer } from '../../contracts/index.ts';
+import type { PermContext, Placement } from '../layers/kind.ts';
+import { featuresOf } from '../layers/shape.ts';
+import type { ModelGraph } from './graph.ts';
 
 /**
- * One tensor axis that a permutation space acts on. An axis may hold `repeat` features per channel:
+ * One tensor axis that a permutation space acts on. An axis may hold `repeat` entries per channel:
  * a linear layer after `flatten` of a [C,H,W] map sees C*H*W inputs, channel-major in PyTorch's NCHW
- * order (index c*HW + j) and channel-minor in tfjs's NHWC order (index j*C + c).
+ * order (index c*HW + j) and channel-minor in tfjs's NHWC order (index j*C + c). An axis may also
+ * hold several spaces side by side (a fused q/k/v weight): this space's entries start at `offset`.
  */
 export interface PermAxis {
   tensor: string;
   axis: number;
   repeat: number;
   channelMajor: boolean;
+  /** first entry of this space's block on an axis it shares (absent: the axis is the block) */
+  offset?: number;
 }
 export interface PermSpace {
   name: string;
@@ -19,14 +25,23 @@ export interface PermSpace {
   /** node ids whose outputs live in this space, in graph order (activation taps, REPAIR sites) */
   nodes: string[];
 }
+/**
+ * Spaces (indices) whose permutations must be a permutation of `groups` blocks of `groupSize` units,
+ * the same for all of them, composed with a permutation inside each block, each space its own:
+ * attention's heads, and inside a head the units q and k share and those of v. Every space stays a
+ * flat permutation, so applying, interpolating and mixing are unchanged; only solvers read this.
+ */
+export interface BlockConstraint {
+  spaces: number[];
+  groups: number;
+  groupSize: number;
+}
 export interface PermSpec {
   spaces: PermSpace[];
   /** node id -> index into spaces, or -1 where the node's output space is fixed */
   spaceOfNode: Map<string, number>;
+  blocks: BlockConstraint[];
 }
-
-/** Where a node's output features live: a channel space, and how flatten spread it. */
-interface Placement { root: number; repeat: number; channelMajor: boolean }
 
 class UnionFind {
   parent: number[] = [];
@@ -39,47 +54,45 @@ class UnionFind {
 }
 
 /**
- * Infer which tensor axes share a permutation (DESIGN 4.2): a linear/conv output opens a space,
- * norms/activations/pools keep it, `add` unites its inputs' spaces, flatten spreads a channel over
- * its H*W block; the input and the logits spaces are fixed.
+ * Infer which tensor axes share a permutation (DESIGN 4.2): each node's kind says where its output
+ * lives (a new space, its input's, its inputs' united, spread over positions) and which of its
+ * parameter axes each space acts on. The network's input and output spaces are fixed.
  */
 export function inferPermutationSpec(graph: ModelGraph): PermSpec {
   const uf = new UnionFind();
-  const INPUT = uf.make();
-  const channels: number[] = [graph.input[0]];
+  const channels: number[] = [];
+  const open = (size: number): Placement => {
+    channels.push(size);
+    return { space: uf.make(), repeat: 1, channelMajor: true };
+  };
+  const input = open(featuresOf(graph.input));
   const place = new Map<string, Placement>();
-  const placeOf = (id: string): Placement => (id === 'input' ? { root: INPUT, repeat: 1, channelMajor: true } : place.get(id)!);
-  const pending: { node: GraphNode; tensor: string; axis: number; source: 'out' | 'in' }[] = [];
+  const placeOf = (id: string): Placement => (id === 'input' ? input : place.get(id)!);
+  const shapeOf = (id: string) => (id === 'input' ? graph.input : graph.byId.get(id)!.shape);
+  const acts: { tensor: string; axis: number; placement: Placement; offset?: number }[] = [];
+  const blocks: { spaces: Placement[]; groups: number; groupSize: number }[] = [];
 
   for (const node of graph.nodes) {
-    const inP = placeOf(node.inputs[0]);
-    const t = node.layer.type;
-    if (t === 'linear' || t === 'conv2d') {
-      const root = uf.make();
-      channels.push(node.shape[0]);
-      place.set(node.id, { root, repeat: 1, channelMajor: true });
-      const axes = weightAxes(graph.layout, t);
-      pending.push({ node, tensor: node.params.weight!, axis: axes.out, source: 'out' });
-      if (node.params.bias) pending.push({ node, tensor: node.params.bias, axis: 0, source: 'out' });
-      pending.push({ node, tensor: node.params.weight!, axis: axes.in, source: 'in' });
-    } else if (t === 'flatten') {
-      const inShape = node.inputs[0] === 'input' ? graph.input : graph.byId.get(node.inputs[0])!.shape;
-      const spatial = inShape.slice(1).reduce((a, b) => a * b, 1);
-      place.set(node.id, { root: inP.root, repeat: inP.repeat * spatial, channelMajor: graph.layout === 'pytorch' || inP.repeat * spatial === 1 });
-    } else {
-      if (t === 'add') for (const other of node.inputs.slice(1)) uf.union(placeOf(other).root, inP.root);
-      place.set(node.id, { ...inP });
-      for (const role of ['scale', 'shift', 'mean', 'var'] as const) {
-        const tensor = node.params[role];
-        if (tensor) pending.push({ node, tensor, axis: 0, source: 'in' });
-      }
-    }
+    const ctx: PermContext<Layer> = {
+      layer: node.layer,
+      layout: graph.layout,
+      inputs: node.inputs.map(placeOf),
+      inputShapes: node.inputs.map(shapeOf),
+      shape: node.shape,
+      has: (role) => Object.hasOwn(node.params, role),
+      open,
+      unite: (a, b) => uf.union(a.space, b.space),
+      act: (role, axis, placement, offset) => acts.push({ tensor: node.params[role].tensor, axis, placement, offset }),
+      block: (constraint) => blocks.push(constraint),
+    };
+    place.set(node.id, node.kind.permute(ctx));
   }
-  const fixed = new Set([uf.find(INPUT), uf.find(placeOf(graph.output).root)]);
+
+  const fixed = new Set([uf.find(input.space), uf.find(placeOf(graph.output).space)]);
   const spaceIndex = new Map<number, number>();
   const spaces: PermSpace[] = [];
-  const spaceFor = (root: number): number => {
-    const r = uf.find(root);
+  const spaceFor = (handle: number): number => {
+    const r = uf.find(handle);
     if (fixed.has(r)) return -1;
     let i = spaceIndex.get(r);
     if (i === undefined) {
@@ -89,22 +102,27 @@ export function inferPermutationSpec(graph: ModelGraph): PermSpec {
     }
     return i;
   };
-  for (const { node, tensor, axis, source } of pending) {
-    const p = source === 'out' ? place.get(node.id)! : placeOf(node.inputs[0]);
-    const s = spaceFor(p.root);
+  for (const { tensor, axis, placement, offset } of acts) {
+    const s = spaceFor(placement.space);
     if (s < 0) continue;
-    const repeat = source === 'out' ? 1 : p.repeat;
-    spaces[s].axes.push({ tensor, axis, repeat, channelMajor: source === 'out' ? true : p.channelMajor });
+    spaces[s].axes.push({ tensor, axis, repeat: placement.repeat, channelMajor: placement.channelMajor, ...(offset === undefined ? {} : { offset }) });
   }
   const spaceOfNode = new Map<string, number>();
   for (const node of graph.nodes) {
     const p = place.get(node.id)!;
     // a flattened output is no longer a channel map: activation taps and REPAIR sites skip it
-    const s = p.repeat === 1 ? spaceFor(p.root) : -1;
+    const s = p.repeat === 1 ? spaceFor(p.space) : -1;
     spaceOfNode.set(node.id, s);
     if (s >= 0) spaces[s].nodes.push(node.id);
   }
-  return { spaces, spaceOfNode };
+  const resolved = blocks.map(({ spaces: members, groups, groupSize }) => {
+    const indices = members.map((p) => spaceFor(p.space));
+    if (indices.some((s) => s < 0 || spaces[s].size !== groups * groupSize)) {
+      throw new ModelError('bad_graph', `a block constraint of ${groups} x ${groupSize} names a fixed space or one of another size`);
+    }
+    return { spaces: indices, groups, groupSize };
+  });
+  return { spaces, spaceOfNode, blocks: resolved };
 }
 
-export const describeAxis = (a: PermAxis): string => `${a.tensor}:${a.axis}`;
+export const describeAxis = (a: PermAxis): string => `${a.tensor}:${a.axis}${a.offset === undefined ? '' : `@${a.offset}`}`;

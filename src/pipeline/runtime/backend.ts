@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { readdirSync } from 'node:fs';
 // tfjs-core's Node entry registers no gradient functions; the umbrella package's Node bundle
 // does (tfjs-core's own ESM copy of them cannot be loaded by Node's resolver). Training needs them.
 import '@tensorflow/tfjs';
+import type { GpuProbe } from './host.ts';
 import { readTensor } from './linalg.ts';
 
 /**
@@ -30,16 +30,8 @@ async function importOptional(name: string): Promise<unknown> {
   }
 }
 
-function hasGpuDevice(): boolean {
-  try {
-    return readdirSync('/dev').some((d) => d === 'dri' || /^nvidia\d+$/.test(d));
-  } catch {
-    return false;
-  }
-}
-
 /** Load one candidate and make it the active backend; throws if it cannot be loaded. */
-async function activate(name: string): Promise<void> {
+async function activate(name: string, hasGpuDevice: GpuProbe | undefined): Promise<void> {
   switch (name) {
     case 'tensorflow-gpu':
       await importOptional('@tensorflow/tfjs-node-gpu');
@@ -50,8 +42,8 @@ async function activate(name: string): Promise<void> {
       if (!(await tf.setBackend('tensorflow'))) throw new Error('tfjs-node did not register its backend');
       return;
     case 'webgpu': {
-      // Dawn prints loader warnings on hosts with no GPU at all: on Linux, look for a device node first
-      if (process.platform === 'linux' && !hasGpuDevice()) throw new Error('no GPU device (/dev/dri, /dev/nvidia*)');
+      // Dawn prints loader warnings on hosts with no GPU at all: ask the host first
+      if (hasGpuDevice && !hasGpuDevice()) throw new Error('no GPU device (the host found none)');
       // Dawn for Node provides navigator.gpu; tfjs-backend-webgpu registers itself only where that exists
       const dawn = (await importOptional('webgpu')) as { create(flags: string[]): { requestAdapter(o?: object): Promise<unknown> }; globals: object };
       const gpu = dawn.create([]);
@@ -137,10 +129,11 @@ export function smokeTest(): void {
 /**
  * Pick the first backend that loads and passes the smoke test. Order: `prefer`, else the
  * BASIN_BACKEND environment variable (comma list), else native GPU, native CPU, wasm, cpu.
- * Idempotent: a second call with the same order returns the first result. Throws when no
- * candidate works, naming each and why.
+ * `hasGpuDevice` (nodeHost's on Node) is asked before a GPU backend that would print driver
+ * warnings on a machine without one. Idempotent: a second call with the same order returns the
+ * first result. Throws when no candidate works, naming each and why.
  */
-export async function initBackend(options?: { prefer?: string[] }): Promise<BackendInfo> {
+export async function initBackend(options?: { prefer?: string[]; hasGpuDevice?: GpuProbe }): Promise<BackendInfo> {
   const env = process.env.BASIN_BACKEND?.split(',').map((s) => s.trim()).filter(Boolean);
   const order = options?.prefer ?? (env?.length ? env : DEFAULT_ORDER);
   const key = order.join(',');
@@ -153,7 +146,7 @@ export async function initBackend(options?: { prefer?: string[] }): Promise<Back
   const tried: BackendInfo['tried'] = [];
   for (const name of order) {
     try {
-      await activate(name);
+      await activate(name, options?.hasGpuDevice);
       smokeTest();
       tried.push({ name, ok: true });
       current = { key, info: { name, tried } };

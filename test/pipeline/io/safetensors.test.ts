@@ -6,13 +6,12 @@ import {
   SafetensorsError,
   bufferSource,
   encodeSafetensors,
-  fileSource,
   readHeader,
   readSafetensors,
   readTensor,
-  writeSafetensorsFile,
   type SafetensorsErrorCode,
 } from '../../../src/pipeline/io/safetensors.ts';
+import { fileSource, writeSafetensorsFile } from '../../../src/pipeline/runtime/nodeHost.ts';
 import { mulberry32 } from '../../../src/pipeline/random.ts';
 import type { FloatTensor, HostTensor, IntDType, IntTensor } from '../../../src/pipeline/model/tensor.ts';
 

@@ -2,6 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { buildGraph, shapesOf } from '../../../src/pipeline/model/graph.ts';
+import { sizeOf } from '../../../src/pipeline/layers/shape.ts';
 import { initState } from '../../../src/pipeline/model/init.ts';
 import { inferPermutationSpec, describeAxis } from '../../../src/pipeline/model/permspec.ts';
 import { applyPermutations } from '../../../src/pipeline/align/permute.ts';
@@ -81,7 +82,7 @@ describe('inferred permutation spec', () => {
       expect(moved.length).toBeGreaterThan(0);
       const n = 3;
       const g = gaussian(mulberry32(4));
-      const x = Float32Array.from({ length: n * graph.input.reduce((a, b) => a * b, 1) }, g);
+      const x = Float32Array.from({ length: n * sizeOf(graph.input) }, g);
       const a = logitsOf(arch, state, x, n);
       const b = logitsOf(arch, permuted, x, n);
       let diff = 0;

@@ -1,0 +1,17 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { GeluLayer, ReluLayer } from '../../contracts/index.ts';
+import type { LayerKind } from './kind.ts';
+import { keepShape, keepSpace } from './kind.ts';
+
+/** An element-wise nonlinearity: shape and space pass through; its outputs are activation matching's taps. */
+const nonlinearity = <L extends ReluLayer | GeluLayer>(fn: (x: tf.Tensor) => tf.Tensor): LayerKind<L> => ({
+  arity: 'one',
+  infer: keepShape,
+  op: ({ inputs: [x] }) => fn(x),
+  permute: keepSpace,
+  tap: 'nonlinearity',
+});
+
+export const relu = nonlinearity<ReluLayer>((x) => tf.relu(x));
+/** GELU in its exact form, x/2 (1 + erf(x / sqrt 2)), as PyTorch's default. */
+export const gelu = nonlinearity<GeluLayer>((x) => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))));

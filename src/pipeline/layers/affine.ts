@@ -1,0 +1,64 @@
+import type { Layout, Conv2dLayer, LinearLayer } from '../../contracts/index.ts';
+import type { InferContext, PermContext, Placement, RepairSite } from './kind.ts';
+import { featuresOf } from './shape.ts';
+
+/**
+ * What linear and conv2d share: a weight whose output axis opens a new permutation space and whose
+ * input axis is permuted by the input's, an optional bias, PyTorch's default initialisation, and
+ * REPAIR folding into the weight's output rows and the bias.
+ */
+export const AFFINE_NAMES: Record<Layout, { weight: string; bias: string }> = {
+  pytorch: { weight: 'weight', bias: 'bias' },
+  tfjs: { weight: 'kernel', bias: 'bias' },
+};
+
+/** Which axes of the weight (checkpoint layout) hold the outputs and the inputs. */
+export type WeightAxes = (layout: Layout) => { out: number; in: number };
+
+type AffineContext = InferContext<LinearLayer | Conv2dLayer>;
+
+/**
+ * The output count: the checkpoint weight's size on `axis`, or without a checkpoint the `out` hint;
+ * when both exist they must agree.
+ */
+export function outputCount(ctx: AffineContext, axis: number): number {
+  const suffix = AFFINE_NAMES[ctx.layout].weight;
+  const found = ctx.checkpointShape(suffix);
+  const hint = ctx.layer.out;
+  if (!found) {
+    if (hint === undefined) return ctx.fail('bad_architecture', 'needs "out" when no checkpoint is given');
+    return hint;
+  }
+  const w = found[axis];
+  if (w === undefined) return ctx.fail('shape_mismatch', `tensor "${ctx.tensorName(suffix)}" has shape [${found.join(', ')}]`);
+  if (hint !== undefined && hint !== w) return ctx.fail('shape_mismatch', `tensor "${ctx.tensorName(suffix)}" has ${w} outputs, the architecture says ${hint}`);
+  return w;
+}
+
+/**
+ * Declare the weight (checkpoint shape, engine axis order) and the bias. Both start as PyTorch's
+ * Linear and Conv2d do: Kaiming-uniform with a = sqrt(5), which is uniform on +-1/sqrt(fan_in).
+ */
+export function declareAffine(ctx: AffineContext, weight: number[], out: number, toEngine: number[] | undefined): void {
+  const fanIn = weight.reduce((a, b) => a * b, 1) / out;
+  const init = { uniform: 1 / Math.sqrt(fanIn) };
+  const names = AFFINE_NAMES[ctx.layout];
+  ctx.param('weight', { suffix: names.weight, shape: weight, toEngine, init });
+  if (ctx.layer.bias) ctx.param('bias', { suffix: names.bias, shape: [out], init });
+}
+
+/** Opens a space on its outputs (weight rows, bias); its inputs are permuted by the input's space. */
+export const affinePermute = (axes: WeightAxes) => (ctx: PermContext<LinearLayer | Conv2dLayer>): Placement => {
+  const { out, in: inAxis } = axes(ctx.layout);
+  const space = ctx.open(featuresOf(ctx.shape));
+  ctx.act('weight', out, space);
+  if (ctx.has('bias')) ctx.act('bias', 0, space);
+  ctx.act('weight', inAxis, ctx.inputs[0]);
+  return space;
+};
+
+/** A REPAIR site in nets without BatchNorm: the pre-activation, folded into weight rows and bias. */
+export const affineRepair = (axes: WeightAxes): RepairSite => ({
+  nets: 'plain',
+  fold: (layout) => ({ scale: { role: 'weight', axis: axes(layout).out }, shift: 'bias' }),
+});

@@ -1,0 +1,39 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Conv2dLayer } from '../../contracts/index.ts';
+import { AFFINE_NAMES, affinePermute, affineRepair, declareAffine, outputCount, type WeightAxes } from './affine.ts';
+import type { LayerKind } from './kind.ts';
+import { describeShape, featureMap } from './shape.ts';
+
+/** PyTorch Conv2d [out, in, kh, kw]; tfjs Conv2D [kh, kw, in, out], which is the engine's order. */
+const axes: WeightAxes = (layout) => (layout === 'pytorch' ? { out: 0, in: 1 } : { out: 3, in: 2 });
+
+export const conv2d: LayerKind<Conv2dLayer> = {
+  arity: 'one',
+  infer(ctx) {
+    const { layer, layout } = ctx;
+    const input = ctx.inputs[0];
+    if (input.kind !== 'map') return ctx.fail('bad_graph', `input has shape ${describeShape(input)}; conv2d needs [C, H, W]`);
+    const out = outputCount(ctx, axes(layout).out);
+    const suffix = AFFINE_NAMES[layout].weight;
+    const found = ctx.checkpointShape(suffix);
+    if (found && found.length !== 4) return ctx.fail('shape_mismatch', `tensor "${ctx.tensorName(suffix)}" has shape [${found.join(', ')}]; a conv2d weight has 4 axes`);
+    const [kh, kw] = found ? (layout === 'pytorch' ? [found[2], found[3]] : [found[0], found[1]]) : [layer.kernel, layer.kernel];
+    if (kh === undefined || kw === undefined) return ctx.fail('bad_architecture', 'needs "kernel" when no checkpoint is given');
+    if (layer.kernel !== undefined && (kh !== layer.kernel || kw !== layer.kernel)) {
+      return ctx.fail('shape_mismatch', `tensor "${ctx.tensorName(suffix)}" has a ${kh}x${kw} kernel, the architecture says ${layer.kernel}`);
+    }
+    const c = input.channels;
+    declareAffine(ctx, layout === 'pytorch' ? [out, c, kh, kw] : [kh, kw, c, out], out, layout === 'pytorch' ? [2, 3, 1, 0] : undefined);
+    const s = layer.stride;
+    const size = (n: number, k: number) => (layer.padding === 'same' ? Math.ceil(n / s) : Math.floor((n + 2 * layer.padding - k) / s) + 1);
+    const [oh, ow] = [size(input.height, kh), size(input.width, kw)];
+    if (oh < 1 || ow < 1) return ctx.fail('bad_graph', `input ${describeShape(input)} is too small for a ${kh}x${kw} kernel`);
+    return featureMap(out, oh, ow);
+  },
+  op({ layer, inputs: [x], param, has }) {
+    const y = tf.conv2d(x as tf.Tensor4D, param('weight') as tf.Tensor4D, layer.stride, layer.padding);
+    return has('bias') ? tf.add(y, param('bias')) : y;
+  },
+  permute: affinePermute(axes),
+  repair: affineRepair(axes),
+};

@@ -1,0 +1,25 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayerNormLayer } from '../../contracts/index.ts';
+import type { LayerKind } from './kind.ts';
+import { keepShape } from './kind.ts';
+import { declareNormAffine, perChannel } from './norm.ts';
+
+/**
+ * LayerNorm: each sample normalised over all its values (on a feature map that is GroupNorm(1, C)),
+ * then a per-channel affine. Not a REPAIR site: nets with LayerNorm are corrected at their linear
+ * and conv outputs, as plain nets are (DESIGN 4.4).
+ */
+export const layernorm: LayerKind<LayerNormLayer> = {
+  arity: 'one',
+  infer(ctx) {
+    declareNormAffine(ctx);
+    return keepShape(ctx);
+  },
+  op({ layer, inputs: [x], param }) {
+    const axes = x.shape.slice(1).map((_, i) => i + 1);
+    const { mean, variance } = tf.moments(x, axes, true);
+    const normed = tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, layer.eps)));
+    return tf.add(tf.mul(normed, param('scale')), param('shift'));
+  },
+  permute: perChannel(['scale', 'shift']),
+};
