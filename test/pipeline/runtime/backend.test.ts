@@ -1,8 +1,18 @@
+import { createRequire } from 'node:module';
 import { describe, it, expect, beforeAll, afterEach } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { currentBackend, initBackend, smokeTest } from '../../../src/pipeline/runtime/backend.ts';
 import { gaussian, mulberry32 } from '../../../src/pipeline/random.ts';
+
+/**
+ * The native packages are optional dependencies that install only where libtensorflow can be
+ * downloaded: these tests ask which ones this host has rather than assume.
+ */
+const NATIVE = { 'tensorflow-gpu': '@tensorflow/tfjs-node-gpu', tensorflow: '@tensorflow/tfjs-node' } as const;
+const require = createRequire(import.meta.url);
+const installed = (pkg: string) => { try { require.resolve(pkg); return true; } catch { return false; } };
+const absentNative = (Object.keys(NATIVE) as (keyof typeof NATIVE)[]).filter((name) => !installed(NATIVE[name]));
 
 /** Run `f` on the cpu backend and on wasm (with basin's kernel fixes) and return both results. */
 async function onBoth(f: () => tf.Tensor | tf.Tensor[]): Promise<[Float32Array[], Float32Array[]]> {
@@ -55,13 +65,12 @@ describe('backend chain', () => {
   });
 
   it('falls back past candidates that are not installed or unknown, and records why', async () => {
-    const info = await initBackend({ prefer: ['tensorflow-gpu', 'tensorflow', 'nonexistent', 'cpu'] });
+    const info = await initBackend({ prefer: [...absentNative, 'nonexistent', 'cpu'] });
     expect(info.name).toBe('cpu');
     expect(currentBackend()).toBe('cpu');
-    expect(info.tried.map((t) => [t.name, t.ok])).toEqual([['tensorflow-gpu', false], ['tensorflow', false], ['nonexistent', false], ['cpu', true]]);
-    expect(info.tried[0].reason).toMatch(/tfjs-node-gpu is not installed/);
-    expect(info.tried[1].reason).toMatch(/tfjs-node is not installed/);
-    expect(info.tried[2].reason).toMatch(/unknown backend "nonexistent"/);
+    expect(info.tried.map((t) => [t.name, t.ok])).toEqual([...absentNative.map((n) => [n, false]), ['nonexistent', false], ['cpu', true]]);
+    absentNative.forEach((name, i) => expect(info.tried[i].reason).toBe(`${NATIVE[name]} is not installed`));
+    expect(info.tried[absentNative.length].reason).toMatch(/unknown backend "nonexistent"/);
     expect(() => smokeTest()).not.toThrow();
   });
 
@@ -95,7 +104,15 @@ describe('backend chain', () => {
   });
 
   it('throws naming every candidate when none works', async () => {
-    await expect(initBackend({ prefer: ['nonexistent', 'tensorflow'] })).rejects.toThrow(/no usable TensorFlow.js backend: nonexistent \(unknown backend "nonexistent"\); tensorflow \(@tensorflow\/tfjs-node is not installed\)/);
+    await expect(initBackend({ prefer: ['nonexistent', 'missing-too'] })).rejects.toThrow('no usable TensorFlow.js backend: nonexistent (unknown backend "nonexistent"); missing-too (unknown backend "missing-too")');
+  });
+
+  it('asks the host before loading a GPU backend, and skips it where the host sees no device', async () => {
+    let asked = 0;
+    const info = await initBackend({ prefer: ['webgpu', 'cpu'], hasGpuDevice: () => { asked++; return false; } });
+    expect(asked).toBe(1);
+    expect(info.name).toBe('cpu');
+    expect(info.tried[0]).toEqual({ name: 'webgpu', ok: false, reason: 'no GPU device (the host found none)' });
   });
 
   it('takes its order from BASIN_BACKEND', async () => {
@@ -112,9 +129,9 @@ describe('backend chain', () => {
   });
 
   it('is idempotent and restores its backend when called again', async () => {
-    const first = await initBackend({ prefer: ['tensorflow', 'wasm'] });
+    const first = await initBackend({ prefer: ['nonexistent', 'wasm'] });
     await tf.setBackend('cpu');
-    const second = await initBackend({ prefer: ['tensorflow', 'wasm'] });
+    const second = await initBackend({ prefer: ['nonexistent', 'wasm'] });
     expect(second).toBe(first);
     expect(tf.getBackend()).toBe('wasm');
     expect(currentBackend()).toBe('wasm');
