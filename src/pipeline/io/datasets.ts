@@ -84,9 +84,8 @@ export function parseFashionClass(bytes: Uint8Array, what: string): Uint8Array {
 
 /** All of fashion-mnist's images per class, parsed once per process for both splits. */
 const fashionClasses = new Map<string, Promise<Uint8Array[]>>();
-const loadFashionClasses = (files: PackageFiles) => cached(fashionClasses, 'all', async () => {
-  return Promise.all(Array.from({ length: 10 }, async (_, c) => parseFashionClass(await files('fashion-mnist', `src/clothes/${c}.json`), `fashion-mnist class ${c}`)));
-});
+const loadFashionClasses = (files: PackageFiles) => cached(fashionClasses, 'all', () =>
+  Promise.all(Array.from({ length: 10 }, async (_, c) => parseFashionClass(await files('fashion-mnist', `src/clothes/${c}.json`), `fashion-mnist class ${c}`))));
 
 /**
  * Fashion-MNIST from the fashion-mnist package (7000 images per class as JSON). Split
