@@ -2,12 +2,12 @@ import type { OpenSource } from '../pipeline/prepare.ts';
 import { bufferSource, readHeader, type ByteSource } from '../pipeline/io/safetensors.ts';
 import { keys, parseS3Uri } from '../storage/keys.ts';
 import type { Outbound } from '../storage/outbound/client.ts';
-import { downloadInput, InputFailure } from '../storage/outbound/inputs.ts';
+import { downloadInput, InputFailure, type InputLimits } from '../storage/outbound/inputs.ts';
 import type { BlobStore } from '../storage/store.ts';
 import { JobFailure } from './failure.ts';
 
 /** A `url` download's limits: one bounded file, streamed; a slow server cannot hold a job forever. */
-const URL_LIMITS = { maxBytes: 2 * 1024 ** 3, timeoutMs: 10 * 60_000, connectTimeoutMs: 10_000 };
+const URL_LIMITS: InputLimits = { maxBytes: 2 * 1024 ** 3, timeoutMs: 10 * 60_000, connectTimeoutMs: 10_000 };
 
 /**
  * How the runner opens a request's files: uploads and allow-listed `s3://` objects as ranged S3
@@ -40,7 +40,7 @@ export function remoteSources(store: BlobStore, tenant: string, allowedBuckets: 
  * quote what the server sent (a header length is the first 8 bytes of the answer), so they are
  * reduced to one class here.
  */
-async function download(outbound: Outbound, url: string, what: string, limits: typeof URL_LIMITS): Promise<ByteSource> {
+async function download(outbound: Outbound, url: string, what: string, limits: InputLimits): Promise<ByteSource> {
   let bytes: Uint8Array;
   try {
     bytes = await downloadInput(outbound, url, limits);
