@@ -50,7 +50,7 @@ const readsUrl = (request: MergeRequest) =>
 function withheld(err: unknown): JobFailure {
   if (err instanceof JobFailure) return err; // the runner's own messages: nothing remote in them
   const { code } = jobError(err);
-  const failure = new JobFailure(code, `${code}: details are withheld because this merge reads an input from a URL (upload the files to see them)`);
+  const failure = new JobFailure(code, 'details are withheld because this merge reads an input from a URL (upload the files to see them)');
   return Object.assign(failure, { cause: err }); // the operator's log still gets the original
 }
 

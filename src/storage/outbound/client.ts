@@ -64,6 +64,19 @@ export function remaining(deadline: number): number {
   return ms;
 }
 
+/** `work`, or a timeout error at `deadline` (a slow resolver counts against the same limit). */
+export async function beforeDeadline<T>(work: Promise<T>, deadline: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, fail) => {
+    timer = setTimeout(() => fail(unreachable('timed out')), remaining(deadline));
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Collects a body up to `maxBytes`: refused early by a declared length, cut off while streaming. */
 export async function readCapped(body: AsyncIterable<Uint8Array>, maxBytes: number, declaredLength: string | undefined): Promise<Uint8Array> {
   const tooLarge = () => new OutboundError('too_large', `the response is larger than the limit of ${maxBytes} bytes`);

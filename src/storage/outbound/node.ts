@@ -2,7 +2,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { parseAddress } from './addresses.ts';
-import { readCapped, remaining, withRedirects, type Outbound, type OutboundRequest, type OutboundResponse } from './client.ts';
+import { beforeDeadline, readCapped, remaining, withRedirects, type Outbound, type OutboundRequest, type OutboundResponse } from './client.ts';
 import { asOutboundError, refused, unreachable } from './errors.ts';
 import type { OutboundPolicy } from './policy.ts';
 import { dnsResolver } from './resolve.ts';
@@ -26,7 +26,7 @@ export function nodeOutbound(policy: OutboundPolicy): Outbound {
     const target = checkUrl(url, policy.allow);
     let pinned: Pinned[] = [];
     if (!target.literal) {
-      const addresses = await resolve(target.host);
+      const addresses = await beforeDeadline(resolve(target.host), request.deadline);
       const parsed = addresses.map((a) => parseAddress(a));
       if (parsed.some((p) => !p)) throw refused(NOT_PUBLIC);
       checkAddresses(target, parsed as Uint8Array[], policy.allow);
@@ -67,7 +67,8 @@ function send(url: URL, host: string, pinned: Pinned[], request: OutboundRequest
       socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(connecting));
       socket.once('close', () => clearTimeout(connecting));
     });
-    req.once('error', (err) => {
+    // `on`, not `once`: a request destroyed after its answer came can report an error again
+    req.on('error', (err) => {
       finish();
       reject(asOutboundError(err));
     });

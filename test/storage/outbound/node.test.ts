@@ -1,3 +1,4 @@
+import { createSocket } from 'node:dgram';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AllowList } from '../../../src/storage/outbound/allowList.ts';
@@ -128,6 +129,15 @@ describe('outbound requests on Node', () => {
     expect(silent).toMatchObject({ kind: 'unreachable', message: 'timed out' });
     const drip = await guard(`${base()}/drip`, { timeoutMs: 300 });
     expect((await failure(drip.read(1000))).kind).toBe('unreachable');
+    // a resolver that never answers counts against the same limit (its own retries would take seconds)
+    const deaf = createSocket('udp4');
+    await new Promise<void>((ok) => deaf.bind(0, '127.0.0.1', () => ok()));
+    try {
+      const slowDns = nodeOutbound({ allow: AllowList.none, dnsServers: [`127.0.0.1:${deaf.address().port}`] });
+      expect(await failure(slowDns('https://example.test/x', { timeoutMs: 300 }))).toMatchObject({ kind: 'unreachable', message: 'timed out' });
+    } finally {
+      deaf.close();
+    }
   });
 
   it('says what failed in its own words: no network error text, address or port', async () => {
