@@ -36,12 +36,15 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   const dataDir = resolve(opts.dataDir);
   await mkdir(join(dataDir, 's3'), { recursive: true });
   const s3 = await startLocalS3({ directory: join(dataDir, 's3'), buckets: ['basin'], port: opts.s3Port });
-  // edge and runner share a secret made for this run: nothing else on the machine can dispatch jobs
-  const shared = { ...process.env, BASIN_S3_ENDPOINT: s3.endpoint, BASIN_BUCKET: 'basin', RUNNER_SECRET: randomBytes(24).toString('hex') };
+  // edge and runner share a secret made for this run: nothing else on the machine can dispatch jobs.
+  // Local webhooks and `url` inputs go to local servers: loopback is allowed here, and only here.
+  const shared = {
+    ...process.env, BASIN_S3_ENDPOINT: s3.endpoint, BASIN_BUCKET: 'basin', RUNNER_SECRET: randomBytes(24).toString('hex'),
+    BASIN_OUTBOUND_ALLOW: process.env.BASIN_OUTBOUND_ALLOW ?? '127.0.0.0/8,localhost,::1',
+  };
   let runner: RunningRunner | undefined;
   try {
-    // local webhooks go to local receivers: loopback is allowed here, and only here
-    runner = await startRunner({ ...shared, RUNNER_PORT: String(opts.runnerPort), BASIN_WEBHOOK_ALLOW: process.env.BASIN_WEBHOOK_ALLOW ?? '127.0.0.1,localhost,::1' });
+    runner = await startRunner({ ...shared, RUNNER_PORT: String(opts.runnerPort) });
     const edge = await startEdge({ ...shared, PORT: String(opts.apiPort), RUNNER_URL: runner.dispatchUrl });
     return {
       api: edge.url,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Architecture } from './architecture.ts';
-import { AnyRef, BuiltinDataset, RemoteRef, UploadRef, UriRef, UrlRef, PathRef } from './references.ts';
+import { AnyRef, BuiltinDataset, FetchableUrl, RemoteRef, UploadRef, UriRef, UrlRef, PathRef } from './references.ts';
 
 const limit = { limit: z.number().int().min(1).max(1_000_000).optional() };
 
@@ -60,7 +60,7 @@ export const OutputOptions = z.strictObject({
   variant: Variant.optional(),
 });
 export const ComputeOptions = z.strictObject({ batchSize: z.number().int().min(1).max(65_536).default(500) });
-export const WebhookTarget = z.strictObject({ url: z.url({ protocol: /^https?$/ }) });
+export const WebhookTarget = z.strictObject({ url: FetchableUrl });
 
 function requestSchema<R extends z.ZodType, F extends z.ZodType>(ref: R, files: F) {
   const dataset = z.union([BuiltinDataset, files]);

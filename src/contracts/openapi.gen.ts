@@ -282,7 +282,7 @@ export interface components {
             errors?: components["schemas"]["FieldError"][];
         };
         /** @enum {string} */
-        ProblemCode: "unauthorized" | "not_found" | "validation_failed" | "malformed_json" | "payload_too_large" | "unsupported_media_type" | "idempotency_conflict" | "input_not_found" | "input_not_allowed" | "input_too_large" | "job_not_cancelable" | "result_not_ready" | "method_not_allowed" | "storage_unavailable" | "internal_error";
+        ProblemCode: "unauthorized" | "not_found" | "validation_failed" | "malformed_json" | "payload_too_large" | "unsupported_media_type" | "idempotency_conflict" | "input_not_found" | "input_not_allowed" | "input_too_large" | "input_refused" | "input_unreachable" | "job_not_cancelable" | "result_not_ready" | "method_not_allowed" | "headers_too_large" | "malformed_request" | "request_timeout" | "storage_unavailable" | "internal_error";
         FieldError: {
             path: string;
             message: string;
@@ -1185,7 +1185,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (`validation_failed`, with `errors[].path`), missing inputs (`input_not_found`), unreadable bucket (`input_not_allowed`), inputs over the upload limit (`input_too_large`) or `idempotency_conflict` */
+            /** @description Invalid request (`validation_failed`, with `errors[].path`), missing inputs (`input_not_found`), unreadable bucket (`input_not_allowed`), a URL this service does not fetch from (`input_refused`: not public, not https, too many redirects) or could not fetch (`input_unreachable`), inputs over the upload limit (`input_too_large`) or `idempotency_conflict` */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -1257,7 +1257,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Invalid request (`validation_failed`, with `errors[].path`), missing inputs (`input_not_found`), unreadable bucket (`input_not_allowed`), inputs over the upload limit (`input_too_large`) or `idempotency_conflict` */
+            /** @description Invalid request (`validation_failed`, with `errors[].path`), missing inputs (`input_not_found`), unreadable bucket (`input_not_allowed`), a URL this service does not fetch from (`input_refused`: not public, not https, too many redirects) or could not fetch (`input_unreachable`), inputs over the upload limit (`input_too_large`) or `idempotency_conflict` */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -9,6 +9,8 @@
 import { initBackend } from '../pipeline/runtime/backend.ts';
 import { nodeHost } from '../pipeline/runtime/nodeHost.ts';
 import { allowedBucketsFromEnv, storeFromEnv } from '../storage/env.ts';
+import { nodeOutbound } from '../storage/outbound/node.ts';
+import { outboundPolicyFromEnv } from '../storage/outbound/policy.ts';
 import { executeJob, type JobStage } from './execute.ts';
 import { jobError } from './failure.ts';
 
@@ -67,6 +69,7 @@ async function main(argv: string[]): Promise<void> {
     const report = await executeJob({
       store: storeFromEnv(process.env),
       allowedBuckets: allowedBucketsFromEnv(process.env),
+      outbound: nodeOutbound(outboundPolicyFromEnv(process.env)),
       tenant,
       jobId,
       signal,
@@ -84,7 +87,8 @@ async function main(argv: string[]): Promise<void> {
     await send({ type: 'done', backend: report.backend });
   } catch (err) {
     const e = jobError(err);
-    if (e.code === 'internal_error') console.error(`basin job ${jobId}: ${(err as Error).stack ?? err}`);
+    const original = (err as Error).cause ?? err;
+    if (e.code === 'internal_error') console.error(`basin job ${jobId}: ${(original as Error).stack ?? original}`);
     await send({ type: 'failed', ...e });
   }
 }

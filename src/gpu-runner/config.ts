@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { allowedBucketsFromEnv, storeFromEnv, type StorageEnv } from '../storage/env.ts';
+import { outboundPolicyFromEnv, type OutboundPolicy } from '../storage/outbound/policy.ts';
 import type { BlobStore } from '../storage/store.ts';
 
 /** What the runner reads from its environment (README's configuration table lists each). */
@@ -21,8 +22,6 @@ export interface RunnerEnv extends StorageEnv {
   BASIN_SCAN_SECONDS?: string;
   /** `tenant:whsec_...,...`: each tenant's Standard Webhooks signing secret */
   BASIN_WEBHOOK_SECRETS?: string;
-  /** hosts, IPs or CIDRs webhooks may target although private, loopback or link-local */
-  BASIN_WEBHOOK_ALLOW?: string;
   BASIN_WEBHOOK_MAX_ATTEMPTS?: string;
   /** first retry delay; doubles each attempt, with jitter (default 5) */
   BASIN_WEBHOOK_RETRY_SECONDS?: string;
@@ -40,7 +39,8 @@ export const DEV_WEBHOOK_SECRET = 'whsec_YmFzaW4tbG9jYWwtd2ViaG9vay1zZWNyZXQ=';
 export interface WebhookConfig {
   /** tenant -> secret */
   secrets: ReadonlyMap<string, string>;
-  allow: readonly string[];
+  /** where receivers may be (BASIN_OUTBOUND_ALLOW; the job processes read the same setting for `url` inputs) */
+  outbound: OutboundPolicy;
   maxAttempts: number;
   baseDelayMs: number;
   maxDelayMs: number;
@@ -85,6 +85,7 @@ export function runnerConfigFromEnv(env: RunnerEnv): RunnerConfig {
     BASIN_S3_ENDPOINT: env.BASIN_S3_ENDPOINT, BASIN_S3_PUBLIC_ENDPOINT: env.BASIN_S3_PUBLIC_ENDPOINT, BASIN_S3_REGION: env.BASIN_S3_REGION,
     BASIN_S3_ACCESS_KEY_ID: env.BASIN_S3_ACCESS_KEY_ID, BASIN_S3_SECRET_ACCESS_KEY: env.BASIN_S3_SECRET_ACCESS_KEY,
     BASIN_BUCKET: env.BASIN_BUCKET, BASIN_ALLOWED_BUCKETS: env.BASIN_ALLOWED_BUCKETS,
+    BASIN_OUTBOUND_ALLOW: env.BASIN_OUTBOUND_ALLOW, BASIN_WEBHOOK_ALLOW: env.BASIN_WEBHOOK_ALLOW, BASIN_DNS_SERVERS: env.BASIN_DNS_SERVERS,
   };
   return {
     storage,
@@ -99,7 +100,7 @@ export function runnerConfigFromEnv(env: RunnerEnv): RunnerConfig {
     scanMs: num(env.BASIN_SCAN_SECONDS, 30, 0.5) * 1000,
     webhooks: {
       secrets: parseWebhookSecrets(env.BASIN_WEBHOOK_SECRETS ?? `dev:${DEV_WEBHOOK_SECRET}`),
-      allow: (env.BASIN_WEBHOOK_ALLOW ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+      outbound: outboundPolicyFromEnv(storage),
       maxAttempts: Math.floor(num(env.BASIN_WEBHOOK_MAX_ATTEMPTS, 8, 1)),
       baseDelayMs: num(env.BASIN_WEBHOOK_RETRY_SECONDS, 5, 0) * 1000,
       maxDelayMs: 3600 * 1000,

@@ -6,8 +6,11 @@ import { encodeSafetensors } from '../pipeline/io/safetensors.ts';
 import { renderReportSvg } from '../pipeline/report/svg.ts';
 import { nodeHost } from '../pipeline/runtime/nodeHost.ts';
 import { keys } from '../storage/keys.ts';
+import type { Outbound } from '../storage/outbound/client.ts';
+import { nodeOutbound } from '../storage/outbound/node.ts';
+import { publicOnly } from '../storage/outbound/policy.ts';
 import type { BlobStore } from '../storage/store.ts';
-import { JobFailure } from './failure.ts';
+import { JobFailure, jobError } from './failure.ts';
 import { remoteSources } from './sources.ts';
 
 /** The job's stages as the job document names them: the engine's, between loading and writing. */
@@ -29,8 +32,27 @@ export interface ExecuteOptions {
   jobId: string;
   onProgress?: (stage: JobStage, fraction: number) => void;
   signal?: AbortSignal;
-  /** how checkpoints and datasets are opened (default: S3 and https, see sources.ts) */
+  /** how checkpoints and datasets are opened (default: S3 and URLs, see sources.ts) */
   open?: OpenSource;
+  /** the guard `url` inputs are fetched through (default: public internet only) */
+  outbound?: Outbound;
+}
+
+/** Does the request read a file from a URL, i.e. bytes someone else's server chose? */
+const readsUrl = (request: MergeRequest) =>
+  [...request.models, request.data.calibration, request.data.evaluation].some((ref) => ref !== undefined && 'url' in ref);
+
+/**
+ * The engine's errors quote what they read (tensor names, shapes, dtypes, header fields). For a
+ * request that reads a URL that is text a remote server chose, and a job error must never carry it
+ * back: such errors keep their code and lose their details. Uploads are the tenant's own bytes, so
+ * requests without URLs keep the full message.
+ */
+function withheld(err: unknown): JobFailure {
+  if (err instanceof JobFailure) return err; // the runner's own messages: nothing remote in them
+  const { code } = jobError(err);
+  const failure = new JobFailure(code, 'details are withheld because this merge reads an input from a URL (upload the files to see them)');
+  return Object.assign(failure, { cause: err }); // the operator's log still gets the original
 }
 
 /**
@@ -49,17 +71,24 @@ export async function executeJob(opts: ExecuteOptions): Promise<Report> {
   if (!parsed.success) throw new JobFailure('bad_request', `stored request does not validate: ${parsed.error.issues[0]?.message}`);
   const request = parsed.data;
   const backend = await initBackend({ hasGpuDevice: nodeHost.hasGpuDevice });
-  const prepared = await prepareMerge(request, opts.open ?? remoteSources(store, tenant, opts.allowedBuckets), nodeHost.packageFiles);
-  opts.signal?.throwIfAborted();
-  progress('load', 1);
-  const { merged, report } = runMerge({
-    ...prepared,
-    options: request,
-    backend: backend.name,
-    loadSeconds: (performance.now() - t0) / 1000,
-    onProgress: progress,
-    signal: opts.signal,
-  });
+  const open = opts.open ?? remoteSources(store, tenant, opts.allowedBuckets, opts.outbound ?? nodeOutbound(publicOnly));
+  let result: ReturnType<typeof runMerge>;
+  try {
+    const prepared = await prepareMerge(request, open, nodeHost.packageFiles);
+    opts.signal?.throwIfAborted();
+    progress('load', 1);
+    result = runMerge({
+      ...prepared,
+      options: request,
+      backend: backend.name,
+      loadSeconds: (performance.now() - t0) / 1000,
+      onProgress: progress,
+      signal: opts.signal,
+    });
+  } catch (err) {
+    throw readsUrl(request) ? withheld(err) : err;
+  }
+  const { merged, report } = result;
   progress('write', 0);
   const file = (name: 'report.svg' | 'report.json' | 'merged.safetensors') => keys.jobFile(tenant, jobId, name);
   await store.putBytes(file('report.svg'), renderReportSvg(report), 'image/svg+xml');

@@ -1,16 +1,21 @@
 import type { OpenSource } from '../pipeline/prepare.ts';
-import { bufferSource, type ByteSource } from '../pipeline/io/safetensors.ts';
+import { bufferSource, readHeader, type ByteSource } from '../pipeline/io/safetensors.ts';
 import { keys, parseS3Uri } from '../storage/keys.ts';
+import type { Outbound } from '../storage/outbound/client.ts';
+import { downloadInput, InputFailure, type InputLimits } from '../storage/outbound/inputs.ts';
 import type { BlobStore } from '../storage/store.ts';
 import { JobFailure } from './failure.ts';
 
+/** A `url` download's limits: one bounded file, streamed; a slow server cannot hold a job forever. */
+const URL_LIMITS: InputLimits = { maxBytes: 2 * 1024 ** 3, timeoutMs: 10 * 60_000, connectTimeoutMs: 10_000 };
+
 /**
  * How the runner opens a request's files: uploads and allow-listed `s3://` objects as ranged S3
- * reads (a checkpoint is never loaded whole, only the tensors the graph needs), https URLs as one
- * bounded download. The edge checked each reference when the job was created; they are checked
- * again here because objects can vanish in between.
+ * reads (a checkpoint is never loaded whole, only the tensors the graph needs), URLs as one bounded
+ * download through the outbound guard. The edge checked each reference when the job was created;
+ * they are checked again here because objects can vanish (and DNS answers change) in between.
  */
-export function remoteSources(store: BlobStore, tenant: string, allowedBuckets: readonly string[], maxUrlBytes = 2 * 1024 ** 3): OpenSource {
+export function remoteSources(store: BlobStore, tenant: string, allowedBuckets: readonly string[], outbound: Outbound, limits = URL_LIMITS): OpenSource {
   return async (ref, what) => {
     let src: ByteSource | undefined;
     if ('upload' in ref) {
@@ -22,7 +27,7 @@ export function remoteSources(store: BlobStore, tenant: string, allowedBuckets: 
       src = await store.forBucket(loc.bucket).source(loc.key);
       if (!src) throw new JobFailure('input_not_found', `${what}: ${ref.uri} no longer exists`);
     } else if ('url' in ref) {
-      src = await download(ref.url, what, maxUrlBytes);
+      src = await download(outbound, ref.url, what, limits);
     } else {
       throw new JobFailure('unsupported_reference', `${what}: local paths are for the CLI only`);
     }
@@ -30,26 +35,24 @@ export function remoteSources(store: BlobStore, tenant: string, allowedBuckets: 
   };
 }
 
-async function download(url: string, what: string, maxBytes: number): Promise<ByteSource> {
-  let res: Response;
+/**
+ * A URL's bytes, accepted only as a well-formed safetensors file: the parser's own errors would
+ * quote what the server sent (a header length is the first 8 bytes of the answer), so they are
+ * reduced to one class here.
+ */
+async function download(outbound: Outbound, url: string, what: string, limits: InputLimits): Promise<ByteSource> {
+  let bytes: Uint8Array;
   try {
-    res = await fetch(url, { redirect: 'follow', signal: AbortSignal.timeout(10 * 60_000) });
+    bytes = await downloadInput(outbound, url, limits);
   } catch (err) {
-    throw new JobFailure('input_not_found', `${what}: ${url} is unreachable: ${(err as Error).message}`);
+    if (err instanceof InputFailure) throw new JobFailure(err.code, `${what}: ${err.message}`);
+    throw err;
   }
-  if (!res.ok || !res.body) throw new JobFailure('input_not_found', `${what}: ${url} answered ${res.status}`);
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of res.body) {
-    size += chunk.length;
-    if (size > maxBytes) {
-      await res.body.cancel().catch(() => {});
-      throw new JobFailure('input_too_large', `${what}: ${url} is over ${maxBytes} bytes`);
-    }
-    chunks.push(chunk);
+  const src = bufferSource(bytes);
+  try {
+    await readHeader(src);
+  } catch {
+    throw new JobFailure('input_not_safetensors', `${what}: the file at this URL is not a valid safetensors file`);
   }
-  const buf = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) { buf.set(c, at); at += c.length; }
-  return bufferSource(buf);
+  return src;
 }

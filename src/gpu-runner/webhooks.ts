@@ -2,8 +2,10 @@ import { Webhook } from 'standardwebhooks';
 import { z } from 'zod';
 import { JobId, terminalStatuses, type MergeEvent, type WebhookDelivery } from '../contracts/job.ts';
 import { isKeySegment, keys } from '../storage/keys.ts';
+import type { Outbound } from '../storage/outbound/client.ts';
+import { OutboundError } from '../storage/outbound/errors.ts';
+import { nodeOutbound } from '../storage/outbound/node.ts';
 import type { BlobStore } from '../storage/store.ts';
-import { checkWebhookTarget, TargetRefused } from './addresses.ts';
 import type { WebhookConfig } from './config.ts';
 import { JobDocument } from './jobDocument.ts';
 
@@ -23,26 +25,31 @@ const Pending = z.object({
 type Pending = z.infer<typeof Pending>;
 
 export interface WebhookSenderOptions {
-  fetch?: typeof fetch;
-  lookup?: (host: string) => Promise<{ address: string }[]>;
+  /** default: the Node guard with the configured policy */
+  outbound?: Outbound;
   random?: () => number;
 }
 
 /**
  * Outbound webhooks (Standard Webhooks): signed with the tenant's secret, retried with exponential
  * backoff and full jitter on any non-2xx answer or network error, every attempt logged on the job.
- * Targets on private, loopback or link-local addresses are refused (no retries) unless allow-listed.
+ * Receivers are reached through the outbound guard: a target that is not public (unless
+ * allow-listed) is refused, logged and not retried; redirects are not followed.
  */
 export class WebhookSender {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly running = new Set<string>();
   private stopped = false;
 
+  private readonly outbound: Outbound;
+
   constructor(
     private readonly store: BlobStore,
     private readonly config: WebhookConfig,
     private readonly options: WebhookSenderOptions = {},
-  ) {}
+  ) {
+    this.outbound = options.outbound ?? nodeOutbound(config.outbound);
+  }
 
   /** Records the event as owed. Call before the job's final status is written. */
   async record(tenant: string, jobId: string, event: EventType, url: string): Promise<void> {
@@ -137,14 +144,12 @@ export class WebhookSender {
     let status: number | null = null;
     let error: string | null = null;
     try {
-      await checkWebhookTarget(p.url, this.config.allow, this.options.lookup);
       const now = new Date();
       const event: MergeEvent = { type: p.event, timestamp: now.toISOString(), data: current.job };
       const body = JSON.stringify(event);
-      const res = await (this.options.fetch ?? fetch)(p.url, {
+      // redirects are not followed: a 3xx is an answer like any other non-2xx
+      const res = await this.outbound(p.url, {
         method: 'POST',
-        // a redirect could lead to an address the check above would refuse: not followed
-        redirect: 'manual',
         headers: {
           'content-type': 'application/json',
           'user-agent': 'basin-webhooks/1',
@@ -153,21 +158,22 @@ export class WebhookSender {
           'webhook-signature': new Webhook(secret).sign(p.messageId, now, body),
         },
         body,
-        signal: AbortSignal.timeout(this.config.timeoutMs),
+        timeoutMs: this.config.timeoutMs,
       });
-      await res.body?.cancel().catch(() => {});
+      res.discard();
       status = res.status;
-      if (res.ok) {
+      if (status >= 200 && status < 300) {
         await log(status, null, null);
         return done();
       }
       error = `receiver answered ${res.status}`;
     } catch (err) {
-      if (err instanceof TargetRefused) {
-        await log(null, `${err.code}: ${err.message}`, null);
+      if (!(err instanceof OutboundError)) throw err;
+      if (err.kind === 'refused') {
+        await log(null, `webhook_target_refused: ${err.message}`, null);
         return done();
       }
-      error = (err as Error).message;
+      error = `webhook_unreachable: ${err.message}`; // our words, never the network stack's
     }
     if (p.attempt >= this.config.maxAttempts) {
       await log(status, `${error}; gave up after ${p.attempt} attempts`, null);

@@ -1,6 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { swaggerUI } from '@hono/swagger-ui';
-import type { Context } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { keys } from '../storage/keys.ts';
 import { bearerAuth, type AuthEnv } from './auth.ts';
@@ -93,8 +93,11 @@ export function createApp(config: AppConfig) {
   // Order matters: authenticate before reading a body, then guard and parse it.
   app.use('/v1/*', bearerAuth(config.apiKeys));
   app.use('/merge', bearerAuth(config.apiKeys));
-  app.use('/v1/*', jsonBody(limits.maxBodyBytes));
-  app.use('/merge', jsonBody(limits.maxBodyBytes));
+  // Bodies are read only where a route takes them: another method or path is a 405 or 404, not a 415.
+  const bodyGuard = jsonBody(limits.maxBodyBytes);
+  const guardBody: MiddlewareHandler = (c, next) => (allowedMethods(c.req.path).includes(c.req.method) ? bodyGuard(c, next) : next());
+  app.use('/v1/*', guardBody);
+  app.use('/merge', guardBody);
   // Signed hooks: check the signature over the exact bytes before any schema looks at them.
   app.use('/v1/hooks/*', async (c, next) => {
     if (config.hookSecret) await verifyStandardWebhook(config.hookSecret, c.req.raw.headers, await c.req.text());
@@ -130,7 +133,7 @@ export function createApp(config: AppConfig) {
       if (job) return { job, replayed: true };
       if (seen) jobId = seen.jobId; // bound earlier, job not written (inputs were missing, or a crash): finish it
     }
-    await checkInputs(request, tenant, store, config.allowedBuckets, config.fetchUrl, limits.maxUploadBytes);
+    await checkInputs(request, tenant, store, config.allowedBuckets, config.outbound, limits.maxUploadBytes);
     if (idemKey !== undefined) {
       const bound = await jobs.claim(tenant, idemKey, jobId, requestHash);
       if (bound.requestHash !== requestHash) throw conflict();

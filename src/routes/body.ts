@@ -1,7 +1,13 @@
 import type { MiddlewareHandler } from 'hono';
 import { ProblemError } from './problem.ts';
 
-const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;
+/**
+ * A well-formed JSON media type: `application/json` or `application/*+json`, then `; name=value`
+ * parameters (RFC 9110), nothing else. No looser than the route validator's own gate, so whatever
+ * passes here is parsed there too (anything else would end as a confusing `validation_failed`).
+ */
+const TOKEN = "[!#$%&'*+.^_`|~0-9a-z-]+";
+const JSON_TYPE = new RegExp(`^application/(?:[a-z.-]+\\+)?json(?:;[ \\t]*[a-z0-9-]+=(?:${TOKEN}|"[^";\\\\]*"))*$`, 'i');
 
 /**
  * Guards JSON routes before any schema runs: 415 for another content type, 413 past the limit

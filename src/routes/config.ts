@@ -1,3 +1,4 @@
+import type { Outbound } from '../storage/outbound/client.ts';
 import type { BlobStore } from '../storage/store.ts';
 import type { RunnerTarget } from './dispatch.ts';
 
@@ -35,8 +36,8 @@ export interface AppConfig {
   limits: Limits;
   /** Standard Webhooks secret (`whsec_...` or raw) that signs POST /v1/hooks/training-run; unset: bearer key only */
   hookSecret?: string;
-  /** HEAD for `https://` references; injectable so tests never reach the network */
-  fetchUrl?: typeof fetch;
+  /** the outbound guard that checks `url` references (Node: resolved and pinned; Workers: fetch) */
+  outbound: Outbound;
   /** ms to wait on the runner before leaving the job queued */
   dispatchTimeoutMs?: number;
 }

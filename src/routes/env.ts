@@ -1,4 +1,6 @@
 import { allowedBucketsFromEnv, storeFromEnv, type StorageEnv } from '../storage/env.ts';
+import type { Outbound } from '../storage/outbound/client.ts';
+import { outboundPolicyFromEnv, type OutboundPolicy } from '../storage/outbound/policy.ts';
 import { defaultLimits, parseApiKeys, type AppConfig } from './config.ts';
 
 /** The environment both entry points read (Node: process.env; Workers: vars and secrets). */
@@ -27,9 +29,11 @@ function int(v: string | undefined, fallback: number): number {
   return Number.isSafeInteger(n) && n > 0 ? n : fallback;
 }
 
-export function configFromEnv(env: BasinEnv): AppConfig {
+/** `outboundFor` builds the platform's outbound guard (Node: nodeOutbound; Workers: fetchOutbound). */
+export function configFromEnv(env: BasinEnv, outboundFor: (policy: OutboundPolicy) => Outbound): AppConfig {
   return {
     store: storeFromEnv(env),
+    outbound: outboundFor(outboundPolicyFromEnv(env)),
     apiKeys: parseApiKeys(env.BASIN_API_KEYS || DEV_API_KEYS),
     allowedBuckets: allowedBucketsFromEnv(env),
     hookSecret: env.BASIN_HOOK_SECRET || undefined,

@@ -1,6 +1,8 @@
 import type { MergeRequest } from '../contracts/mergeRequest.ts';
-import type { FieldError } from '../contracts/problem.ts';
+import type { FieldError, ProblemCode } from '../contracts/problem.ts';
 import { keys, parseS3Uri } from '../storage/keys.ts';
+import type { Outbound } from '../storage/outbound/client.ts';
+import { InputFailure, probeInput } from '../storage/outbound/inputs.ts';
 import type { BlobStore } from '../storage/store.ts';
 import { ProblemError } from './problem.ts';
 
@@ -14,55 +16,66 @@ function references(req: MergeRequest): Array<[string, Ref]> {
   return out;
 }
 
+/** A `url` reference's existence check, bounded so a slow host cannot hold the request. */
+const URL_CHECK_TIMEOUT_MS = 5000;
+
+/** The problem a request with failing references answers with: the first of these codes that applies. */
+const precedence: Array<[ProblemCode, string]> = [
+  ['input_not_allowed', 'an s3:// reference names a bucket this service may not read'],
+  ['input_refused', 'a URL reference points where this service does not fetch from'],
+  ['input_too_large', 'referenced inputs exceed the upload limit'],
+  ['input_not_found', 'referenced inputs do not exist'],
+  ['input_unreachable', 'a URL reference could not be fetched'],
+];
+
 /**
  * Checks that every referenced input exists and is non-empty before a job is created, so a bad
- * reference fails now with its field path rather than minutes later in the runner.
+ * reference fails now with its field path rather than minutes later in the runner. `url`
+ * references go through the outbound guard, and their failures say only which class they are.
  */
 export async function checkInputs(
   req: MergeRequest,
   tenant: string,
   store: BlobStore,
   allowedBuckets: readonly string[],
-  fetchUrl: typeof fetch = fetch,
+  outbound: Outbound,
   maxBytes = Number.POSITIVE_INFINITY,
 ): Promise<void> {
-  const notFound: FieldError[] = [];
-  const tooLarge: FieldError[] = [];
+  const failures = new Map<ProblemCode, FieldError[]>();
+  const fail = (code: ProblemCode, path: string, message: string) => failures.set(code, [...(failures.get(code) ?? []), { path, message }]);
   // Presigned PUTs sign the size, but not every S3-compatible server enforces it: check again here.
   const checkSize = (path: string, size: number) => {
-    if (size > maxBytes) tooLarge.push({ path, message: `${size} bytes, over the limit of ${maxBytes}` });
+    if (size > maxBytes) fail('input_too_large', path, `${size} bytes, over the limit of ${maxBytes}`);
   };
-  const notAllowed: FieldError[] = [];
   await Promise.all(
     references(req).map(async ([path, ref]) => {
       if ('upload' in ref) {
         const info = await store.head(keys.upload(tenant, ref.upload));
-        if (!info || info.size === 0) notFound.push({ path: `${path}.upload`, message: `no upload ${ref.upload} (or it is empty)` });
+        if (!info || info.size === 0) fail('input_not_found', `${path}.upload`, `no upload ${ref.upload} (or it is empty)`);
         else checkSize(`${path}.upload`, info.size);
       } else if ('uri' in ref) {
         const loc = parseS3Uri(ref.uri);
         if (!loc || loc.bucket === store.bucket || !allowedBuckets.includes(loc.bucket)) {
           // The service's own bucket holds other tenants' data: reach it only through `upload` ids.
-          notAllowed.push({ path: `${path}.uri`, message: 'bucket is not on the allow-list' });
+          fail('input_not_allowed', `${path}.uri`, 'bucket is not on the allow-list');
           return;
         }
         const info = await store.forBucket(loc.bucket).head(loc.key);
-        if (!info || info.size === 0) notFound.push({ path: `${path}.uri`, message: `no object ${ref.uri}` });
+        if (!info || info.size === 0) fail('input_not_found', `${path}.uri`, `no object ${ref.uri}`);
         else checkSize(`${path}.uri`, info.size);
       } else if ('url' in ref) {
         try {
-          const res = await fetchUrl(ref.url, { method: 'HEAD', redirect: 'follow', signal: AbortSignal.timeout(5000) });
-          await res.body?.cancel();
-          if (!res.ok) notFound.push({ path: `${path}.url`, message: `HEAD answered ${res.status}` });
-          else if (res.headers.get('content-length') === '0') notFound.push({ path: `${path}.url`, message: 'the file is empty' });
+          await probeInput(outbound, ref.url, { maxBytes, timeoutMs: URL_CHECK_TIMEOUT_MS });
         } catch (err) {
-          notFound.push({ path: `${path}.url`, message: `unreachable: ${(err as Error).message}` });
+          if (!(err instanceof InputFailure)) throw err;
+          fail(err.code, `${path}.url`, err.message);
         }
       }
     }),
   );
   const byPath = (a: FieldError, b: FieldError) => (a.path < b.path ? -1 : 1);
-  if (notAllowed.length) throw new ProblemError(422, 'input_not_allowed', 'an s3:// reference names a bucket this service may not read', notAllowed.sort(byPath));
-  if (tooLarge.length) throw new ProblemError(422, 'input_too_large', 'referenced inputs exceed the upload limit', tooLarge.sort(byPath));
-  if (notFound.length) throw new ProblemError(422, 'input_not_found', 'referenced inputs do not exist', notFound.sort(byPath));
+  for (const [code, title] of precedence) {
+    const errors = failures.get(code);
+    if (errors) throw new ProblemError(422, code, title, errors.sort(byPath));
+  }
 }

@@ -4,7 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { startLocalS3, type LocalS3 } from '../storage/localS3.ts';
+import { nodeOutbound } from '../storage/outbound/node.ts';
 import { createApp } from './app.ts';
+import { answerClientError } from './clientError.ts';
 import { configFromEnv, DEV_API_KEY, type BasinEnv } from './env.ts';
 
 export interface RunningEdge {
@@ -29,7 +31,8 @@ export async function startEdge(env: BasinEnv & { PORT?: string; HOST?: string; 
     localS3 = await startLocalS3({ directory, buckets: [bucket, ...(env.BASIN_ALLOWED_BUCKETS ?? '').split(',').filter(Boolean)] });
     env = { ...env, BASIN_S3_ENDPOINT: localS3.endpoint };
   }
-  const config = configFromEnv(env);
+  // on Node, `url` references are resolved once, every address checked, and the connection pinned
+  const config = configFromEnv(env, nodeOutbound);
   const app = createApp(config);
   // Re-offer jobs the runner did not take even when no requests come in (requests also trigger it).
   const timer = config.runner && config.reofferIntervalMs ? setInterval(() => void app.reoffer(true), config.reofferIntervalMs) : undefined;
@@ -38,6 +41,7 @@ export async function startEdge(env: BasinEnv & { PORT?: string; HOST?: string; 
   const server = await new Promise<ReturnType<typeof serve>>((ok) => {
     const s = serve({ fetch: app.fetch, port: Number(env.PORT ?? 8787), hostname: host }, () => ok(s));
   });
+  server.on('clientError', answerClientError);
   const port = (server.address() as AddressInfo).port;
   return {
     url: `http://${host}:${port}`,

@@ -50,7 +50,7 @@ const mergeRoute = {
     202: json(Job, 'Job created (or the job this Idempotency-Key created before)'),
     ...bodyErrors,
     401: errors[401],
-    422: problem('Invalid request (`validation_failed`, with `errors[].path`), missing inputs (`input_not_found`), unreadable bucket (`input_not_allowed`), inputs over the upload limit (`input_too_large`) or `idempotency_conflict`'),
+    422: problem('Invalid request (`validation_failed`, with `errors[].path`), missing inputs (`input_not_found`), unreadable bucket (`input_not_allowed`), a URL this service does not fetch from (`input_refused`: not public, not https, too many redirects) or could not fetch (`input_unreachable`), inputs over the upload limit (`input_too_large`) or `idempotency_conflict`'),
   },
 };
 

@@ -1,9 +1,13 @@
 import { createS3Client } from './client.ts';
 import { LOCAL_S3_CREDENTIALS } from './credentials.ts';
+import type { OutboundEnv } from './outbound/policy.ts';
 import { BlobStore } from './store.ts';
 
-/** The storage settings every process reads (edge, runner, job child): one meaning for each variable. */
-export interface StorageEnv {
+/**
+ * The storage settings every process reads (edge, runner, job child): one meaning for each variable.
+ * Reading from wherever a caller points (an https model) is storage too: its guard's settings are here.
+ */
+export interface StorageEnv extends OutboundEnv {
   BASIN_S3_ENDPOINT?: string;
   /** endpoint in presigned URLs, when clients reach S3 by another address than the service does */
   BASIN_S3_PUBLIC_ENDPOINT?: string;

@@ -9,7 +9,10 @@ export interface LocalS3 {
   stop(): Promise<void>;
 }
 
-/** Starts s3rver as a child process on loopback (port 0: a free one) with the buckets created. */
+/**
+ * Starts s3rver as a child process on loopback only (port 0: a free one) with the buckets created.
+ * It authenticates nothing (see s3rver-main.mjs): local development and tests, never production.
+ */
 export function startLocalS3(opts: { directory: string; buckets: string[]; port?: number }): Promise<LocalS3> {
   const script = fileURLToPath(new URL('./s3rver-main.mjs', import.meta.url));
   const child: ChildProcess = spawn(

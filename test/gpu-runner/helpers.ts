@@ -7,6 +7,7 @@ import type { MergeRequestInput } from '../../src/contracts/mergeRequest.ts';
 import type { RunnerConfig } from '../../src/gpu-runner/config.ts';
 import { JobStore } from '../../src/routes/jobs.ts';
 import { keys } from '../../src/storage/keys.ts';
+import { AllowList } from '../../src/storage/outbound/allowList.ts';
 import type { BlobStore } from '../../src/storage/store.ts';
 import { inject } from 'vitest';
 import { storeFromEnv, type StorageEnv } from '../../src/storage/env.ts';
@@ -60,7 +61,8 @@ export function runnerConfig(overrides: Partial<RunnerConfig> & { bucket?: strin
     scanMs: 3_600_000,
     runnerId: 'runner_test',
     ...rest,
-    webhooks: { secrets: new Map(), allow: ['127.0.0.1'], maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 1000, timeoutMs: 5000, ...webhooks },
+    // the receivers in these tests listen on loopback
+    webhooks: { secrets: new Map(), outbound: { allow: AllowList.parse('127.0.0.1'), dnsServers: [] }, maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 1000, timeoutMs: 5000, ...webhooks },
   };
 }
 

@@ -5,6 +5,8 @@ import { createHash } from 'node:crypto';
 import { createApp } from '../../src/routes/app.ts';
 import { defaultLimits, type AppConfig } from '../../src/routes/config.ts';
 import { keys } from '../../src/storage/keys.ts';
+import { nodeOutbound } from '../../src/storage/outbound/node.ts';
+import { publicOnly } from '../../src/storage/outbound/policy.ts';
 import { EXTERNAL_BUCKET, freshTenant, testStore } from '../storage/helpers.ts';
 
 export const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -24,7 +26,8 @@ export function testApp(overrides: Partial<AppConfig> = {}) {
     ]),
     allowedBuckets: [EXTERNAL_BUCKET],
     limits: { ...defaultLimits, maxBodyBytes: 64 * 1024, maxUploadBytes: 1024 ** 3 },
-    fetchUrl: (async () => new Response(null, { status: 200 })) as typeof fetch,
+    // the real guard: these tests' `url` references are refused or fail without leaving the machine
+    outbound: nodeOutbound(publicOnly),
     ...overrides,
   });
   const call = (key: string | undefined) => (path: string, init: RequestInit & { json?: unknown } = {}) => {

@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { AllowList } from '../../src/storage/outbound/allowList.ts';
+import { nodeOutbound } from '../../src/storage/outbound/node.ts';
+import { attackerHost } from '../security/fixtures.ts';
 import { mergeBody, problemOf, testApp } from './helpers.ts';
 
 describe('POST /v1/merges', () => {
@@ -38,6 +41,20 @@ describe('POST /v1/merges: errors', () => {
     expect((await problemOf(res)).code).toBe('unsupported_media_type');
     const none = await t.asA('/v1/merges', { method: 'POST', body: '{}' });
     expect(none.status).toBe(415);
+    // malformed parameters are a media type problem, not a schema one
+    for (const type of ['application/json;;;;;;', 'application/json; charset', 'application/json;=x', 'application/json x']) {
+      const res = await t.asA('/v1/merges', { method: 'POST', body: JSON.stringify(mergeBody()), headers: { 'content-type': type } });
+      expect((await problemOf(res)).code, type).toBe('unsupported_media_type');
+    }
+    const withCharset = await t.asA('/v1/merges', { method: 'POST', body: JSON.stringify(mergeBody()), headers: { 'content-type': 'application/json; charset=utf-8' } });
+    expect((await problemOf(withCharset)).code).toBe('input_not_found'); // past the media type and the schema
+  });
+
+  it('422 for a webhook or input URL with credentials, naming the field', async () => {
+    const body = { ...mergeBody(), models: [{ upload: 'upl_modelaaa1' }, { url: 'https://user:pw@example.com/m.safetensors' }], webhook: { url: 'http://user:pw@hooks.example.com/' } };
+    const p = await problemOf(await t.asA('/v1/merges', { method: 'POST', json: body }));
+    expect(p.code).toBe('validation_failed');
+    expect(p.errors!.filter((e) => /credentials/.test(e.message)).map((e) => e.path).sort()).toEqual(['models.1.url', 'webhook.url']);
   });
 
   it('400 for malformed JSON', async () => {
@@ -105,12 +122,23 @@ describe('POST /v1/merges: errors', () => {
     expect(refused.errors!.map((e) => e.path)).toEqual(['models.0.uri', 'models.1.uri']);
   });
 
-  it('https references are checked with HEAD', async () => {
-    const app404 = testApp({ fetchUrl: (async () => new Response(null, { status: 404 })) as typeof fetch });
-    await app404.seedUpload(app404.tenantA, 'upl_modelaaa1');
-    const body = { ...mergeBody(), models: [{ upload: 'upl_modelaaa1' }, { url: 'https://example.com/b.safetensors' }] };
-    const p = await problemOf(await app404.asA('/v1/merges', { method: 'POST', json: body }));
-    expect(p.errors).toEqual([expect.objectContaining({ path: 'models.1.url' })]);
+  it('URL references are checked with HEAD through the outbound guard', async () => {
+    // a file server on 127.0.0.2, allow-listed: it has /a.safetensors and nothing else
+    const files = await attackerHost((req, res) => res.writeHead(req.url === '/a.safetensors' ? 200 : 404, { 'content-length': '1000' }).end(), false);
+    try {
+      const t2 = testApp({ outbound: nodeOutbound({ allow: AllowList.parse('127.0.0.2'), dnsServers: [] }) });
+      await t2.seedUpload(t2.tenantA, 'upl_modelaaa1');
+      const at = (path: string) => ({ url: `${files.url}${path}` });
+      const missing = await problemOf(await t2.asA('/v1/merges', { method: 'POST', json: { ...mergeBody(), models: [{ upload: 'upl_modelaaa1' }, at('/b.safetensors')] } }));
+      expect(missing).toMatchObject({ code: 'input_not_found', errors: [{ path: 'models.1.url' }] });
+      expect(files.requests).toEqual(['HEAD /b.safetensors']);
+      const internal = await problemOf(await t2.asA('/v1/merges', { method: 'POST', json: { ...mergeBody(), models: [at('/a.safetensors'), { url: 'https://127.0.0.1:9/x' }] } }));
+      expect(internal).toMatchObject({ code: 'input_refused', errors: [{ path: 'models.1.url' }] });
+      const ok = await t2.asA('/v1/merges', { method: 'POST', json: { ...mergeBody(), models: [at('/a.safetensors'), { upload: 'upl_modelaaa1' }] } });
+      expect(ok.status).toBe(202);
+    } finally {
+      await files.close();
+    }
   });
 });
 

@@ -57,5 +57,13 @@ describe('meta routes', () => {
     expect(post.status).toBe(405);
     expect(post.headers.get('allow')).toBe('GET');
     expect((await t.anon('/healthz', { method: 'DELETE' })).status).toBe(405);
+    // the method and path decide before the body is looked at: no 415 for a body nobody reads
+    for (const headers of [{}, { 'content-type': 'text/plain' }] as Record<string, string>[]) {
+      const bare = await t.asA('/v1/merges', { method: 'PUT', body: 'x', headers });
+      expect(bare.status).toBe(405);
+      expect(bare.headers.get('allow')).toMatch(/POST/);
+      const unknown = await t.asA('/v1/nope', { method: 'POST', body: 'x', headers });
+      expect((await problemOf(unknown)).code).toBe('not_found');
+    }
   });
 });

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { keys } from '../../src/storage/keys.ts';
 import { WORKER_BUCKET, freshTenant, testStore } from '../storage/helpers.ts';
 import { flakyRunner, mergeBody, sha256 } from './helpers.ts';
+import { ATTACKER_IP, attackerHost, internalService, type Recorder } from '../security/fixtures.ts';
 import { freePort, spawnUntil, type Spawned } from './processes.ts';
 
 /**
@@ -22,9 +23,18 @@ describe('the Worker under wrangler dev (workerd)', () => {
   // A runner that refuses (503) until `up`, then records the offers: the cron re-offer path.
   let runner: Awaited<ReturnType<typeof flakyRunner>>;
   const RUNNER_SECRET = 'worker-runner-secret';
+  // `url` checks from workerd: a file host on 127.0.0.2 (allow-listed) and an internal service
+  let files: Recorder;
+  let internal: Recorder;
 
   beforeAll(async () => {
     runner = await flakyRunner();
+    files = await attackerHost((req, res) => {
+      const to = new URL(req.url!, 'http://x').searchParams.get('to');
+      if (to) res.writeHead(302, { location: to }).end();
+      else res.writeHead(200, { 'content-length': '1000' }).end();
+    }, false);
+    internal = await internalService();
     home = await mkdtemp(join(tmpdir(), 'basin-wrangler-'));
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
@@ -36,6 +46,7 @@ describe('the Worker under wrangler dev (workerd)', () => {
       RUNNER_SECRET,
       // only the cron (and the first request) re-offer: the test decides when
       BASIN_REOFFER_SECONDS: '3600',
+      BASIN_OUTBOUND_ALLOW: `${ATTACKER_IP}/32`,
     };
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
@@ -67,6 +78,8 @@ describe('the Worker under wrangler dev (workerd)', () => {
   afterAll(async () => {
     await wrangler?.stop();
     await runner?.close();
+    await files?.close();
+    await internal?.close();
     if (home) await rm(home, { recursive: true, force: true });
   });
 
@@ -114,5 +127,22 @@ describe('the Worker under wrangler dev (workerd)', () => {
     const ts = msg.headers['x-basin-timestamp'] as string;
     expect(msg.headers['x-basin-signature']).toBe(`sha256=${createHmac('sha256', RUNNER_SECRET).update(`${ts}.${msg.body}`).digest('hex')}`);
     await expect.poll(() => store.head(keys.pendingDispatch(job.id)), { timeout: 10_000 }).toBeUndefined();
+  });
+
+  it('checks `url` references without a resolver: internal literals and redirects inside are refused, allowed hosts reached', async () => {
+    const auth = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+    const inside = [`http://127.0.0.1:${internal.port}/x`, `https://0x7f.1:${internal.port}/x`, `https://[::ffff:127.0.0.1]:${internal.port}/x`, `https://localhost:${internal.port}/x`];
+    const models = [
+      ...inside.map((url) => ({ url })),
+      ...inside.map((to) => ({ url: `${files.url}/redirect?to=${encodeURIComponent(to)}` })),
+      { url: `${files.url}/model.safetensors` },
+    ];
+    const res = await fetch(`${base}/v1/merges`, { method: 'POST', headers: auth, body: JSON.stringify({ ...mergeBody(), models }) });
+    const p = (await res.json()) as { code: string; errors: Array<{ path: string }> };
+    expect(res.status).toBe(422);
+    expect(p.code).toBe('input_refused');
+    expect(p.errors.map((e) => e.path).sort()).toEqual(models.slice(0, -1).map((_, i) => `models.${i}.url`).sort());
+    expect(files.requests).toEqual(expect.arrayContaining(['HEAD /model.safetensors', `HEAD /redirect?to=${encodeURIComponent(inside[0])}`]));
+    expect(internal.connections).toBe(0);
   });
 });
