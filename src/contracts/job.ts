@@ -13,6 +13,7 @@ export const JobError = z
     message: z.string().max(10_000),
   })
   .meta({ id: 'JobError' });
+export type JobError = z.infer<typeof JobError>;
 
 /** Where the results are fetched; absolute paths on this API (each redirects or answers JSON). */
 export const JobLinks = z

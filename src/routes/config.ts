@@ -1,4 +1,5 @@
 import type { BlobStore } from '../storage/store.ts';
+import type { DocsAssets } from './docs.ts';
 import type { RunnerTarget } from './dispatch.ts';
 
 export interface Limits {
@@ -39,6 +40,10 @@ export interface AppConfig {
   fetchUrl?: typeof fetch;
   /** ms to wait on the runner before leaving the job queued */
   dispatchTimeoutMs?: number;
+  /** browser origins allowed to call the API (`*`: any); none: browsers on other origins are refused */
+  corsOrigins?: readonly string[];
+  /** where /docs finds the Swagger UI files (the entry point knows: node_modules or Workers assets) */
+  docsAssets?: DocsAssets;
 }
 
 /** `BASIN_API_KEYS` = `sha256hex:tenant,sha256hex:tenant`. */

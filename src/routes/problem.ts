@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { JobError } from '../contracts/job.ts';
 import type { FieldError, Problem, ProblemCode } from '../contracts/problem.ts';
 
 const titles: Record<ProblemCode, string> = {
@@ -15,6 +16,8 @@ const titles: Record<ProblemCode, string> = {
   input_too_large: 'A referenced input is larger than the upload limit',
   job_not_cancelable: 'The job has already finished',
   result_not_ready: 'The result does not exist yet',
+  job_failed: 'The merge failed: it has no results',
+  job_canceled: 'The merge was canceled: it has no results',
   method_not_allowed: 'Method not allowed',
   storage_unavailable: 'Storage is unreachable; retry later',
   internal_error: 'Internal error',
@@ -27,12 +30,14 @@ export class ProblemError extends Error {
     readonly code: ProblemCode,
     detail?: string,
     readonly errors?: FieldError[],
+    /** a failed job's own error, for answers about its results */
+    readonly jobError?: JobError,
   ) {
     super(detail ?? titles[code]);
   }
 }
 
-export function problemBody(status: number, code: ProblemCode, detail?: string, errors?: FieldError[]): Problem {
+export function problemBody(status: number, code: ProblemCode, detail?: string, errors?: FieldError[], jobError?: JobError): Problem {
   return {
     type: `/problems/${code}`,
     title: titles[code],
@@ -40,11 +45,12 @@ export function problemBody(status: number, code: ProblemCode, detail?: string, 
     code,
     ...(detail ? { detail } : {}),
     ...(errors ? { errors } : {}),
+    ...(jobError ? { error: jobError } : {}),
   };
 }
 
-export function problem(c: Context, status: ContentfulStatusCode, code: ProblemCode, detail?: string, errors?: FieldError[]) {
-  const body = { ...problemBody(status, code, detail, errors), instance: c.req.path };
+export function problem(c: Context, status: ContentfulStatusCode, code: ProblemCode, detail?: string, errors?: FieldError[], jobError?: JobError) {
+  const body = { ...problemBody(status, code, detail, errors, jobError), instance: c.req.path };
   return c.body(JSON.stringify(body), status, { 'content-type': 'application/problem+json' });
 }
 
