@@ -29,7 +29,7 @@ describe('README', () => {
     const env: NodeJS.ProcessEnv = { ...process.env, BASIN_DATA_DIR: dataDir, PORT: String(port), RUNNER_PORT: String(await freePort()), BASIN_S3_PORT: String(await freePort()) };
     delete env.BASIN_API_KEYS;
     delete env.BASIN_S3_ENDPOINT;
-    stack = await spawnUntil(process.execPath, ['--import', 'tsx', 'src/stack.ts', '--no-demo'], env, /"listening"/, 120_000);
+    stack = await spawnUntil(process.execPath, ['--import', 'tsx', 'src/stack.ts', '--no-demo'], env, /basin is running/, 120_000);
   }, 150_000);
   afterAll(async () => {
     await stack?.stop();

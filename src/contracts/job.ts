@@ -21,6 +21,7 @@ export const JobLinks = z
     self: z.string(),
     report: z.string().optional(),
     reportSvg: z.string().optional(),
+    reportHtml: z.string().optional(),
     weights: z.string().optional(),
   })
   .meta({ id: 'JobLinks' });
@@ -85,12 +86,12 @@ export type DispatchMessage = z.infer<typeof DispatchMessage>;
 export const DispatchHeaders = { timestamp: 'x-basin-timestamp', signature: 'x-basin-signature' } as const;
 
 /**
- * A job's links (DESIGN 3 paths). Result links appear only once it succeeded: a job that failed or
+ * A job's links (the API's result paths). Result links appear only once it succeeded: a job that failed or
  * was canceled never points at partial outputs.
  */
 export function jobLinks(id: string, status: JobStatus): z.infer<typeof JobLinks> {
   const self = `/v1/merges/${id}`;
-  return status === 'succeeded' ? { self, report: `${self}/report`, reportSvg: `${self}/report.svg`, weights: `${self}/weights` } : { self };
+  return status === 'succeeded' ? { self, report: `${self}/report`, reportSvg: `${self}/report.svg`, reportHtml: `${self}/report.html`, weights: `${self}/weights` } : { self };
 }
 
 /** Outbound webhook body (Standard Webhooks): sent when a job reaches succeeded or failed. */

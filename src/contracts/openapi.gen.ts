@@ -264,6 +264,7 @@ export interface components {
             self: string;
             report?: string;
             reportSvg?: string;
+            reportHtml?: string;
             weights?: string;
         };
         WebhookDelivery: {

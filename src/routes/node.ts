@@ -17,7 +17,7 @@ export interface RunningEdge {
 }
 
 /** /docs's files from the installed swagger-ui-dist, read once each. */
-function nodeDocsAssets(): DocsAssets {
+export function nodeDocsAssets(): DocsAssets {
   const dir = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
   const files = new Map<string, Promise<Uint8Array | undefined>>();
   return (file) => {
