@@ -140,7 +140,7 @@ describe('results', () => {
     for (const path of ['report', 'report.svg', 'report.html', 'weights']) {
       const res = await t.asA(`/v1/merges/${failed}/${path}`);
       expect(res.status).toBe(409);
-      const p = (await problemOf(res)) as { code: string; detail: string; error: unknown };
+      const p = (await problemOf(res)) as unknown as { code: string; detail: string; error: unknown };
       expect(p.code).toBe('job_failed');
       expect(p.error).toEqual(error);
       expect(p.detail).toContain('shape_mismatch');
