@@ -51,7 +51,7 @@ describe('README', () => {
     const scripts = [...readme.matchAll(/npm run ([a-z][\w:-]*)/g)].map((m) => m[1]);
     expect(scripts.length).toBeGreaterThan(5);
     for (const s of scripts) expect(pkg.scripts, `npm run ${s}`).toHaveProperty([s]);
-    for (const m of readme.matchAll(/npx (basin)\b/g)) expect(pkg.bin).toHaveProperty([m[1]]);
+    for (const m of readme.matchAll(/npx (basin(?:-merge)?)\b/g)) expect(pkg.bin).toHaveProperty([m[1]]);
   });
 
   it('the curl quick start merges the example pair against a running `npm start`', async () => {

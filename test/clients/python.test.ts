@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLE, exampleRequest, startProcessStack, WEBHOOK_SECRET } from '../gpu-runner/helpers.ts';
@@ -46,5 +47,15 @@ describe('Python client against the local stack', () => {
     expect(r.status, out).toBe(0);
     expect(out).toMatch(/Ran 6 tests/);
     expect(out).not.toMatch(/skipped/);
+  });
+
+  // Debian's mypy (.ci/run installs it): the client's type hints are checked, not just written.
+  const MYPY = '/usr/bin/mypy';
+  if (!existsSync(MYPY) && !process.env.CI) console.warn(`\n!!! ${MYPY} is missing: the Python type check is SKIPPED (apt-get install -y mypy; CI runs it)\n`);
+  it.skipIf(!existsSync(MYPY) && !process.env.CI)('mypy --strict: the package and its tests type-check', () => {
+    const r = spawnSync(MYPY, ['--strict', '--no-incremental', 'basin', 'tests'], { cwd: 'clients/python', encoding: 'utf8', timeout: 300_000 });
+    expect(r.error, `${MYPY}: .ci/run must install mypy`).toBeUndefined();
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/Success: no issues found in \d+ source files/);
   });
 });

@@ -20,7 +20,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import IO, Any, Callable, Dict, Iterator, Mapping, Optional, Union
+from typing import IO, Any, Callable, Dict, Iterator, Mapping, Optional, Union, cast
 
 from .errors import BasinError, MergeFailed
 from .types import Job, JobList, Report, Upload, WeightsLink
@@ -118,11 +118,11 @@ class Client:
         training run's id) to make the call safe to repeat across processes.
         """
         key = idempotency_key or f"py-{uuid.uuid4()}"
-        return self._request("POST", "/v1/merges", dict(request), {"idempotency-key": key})
+        return cast(Job, self._request("POST", "/v1/merges", dict(request), {"idempotency-key": key}))
 
     def get(self, job_id: str) -> Job:
         """The job: status, stage, progress (0..1), error, result links."""
-        return self._request("GET", f"/v1/merges/{_segment(job_id)}")
+        return cast(Job, self._request("GET", f"/v1/merges/{_segment(job_id)}"))
 
     def list(self, *, limit: int = 20) -> Iterator[Job]:
         """Every job of this key's tenant, oldest first, page by page."""
@@ -136,7 +136,7 @@ class Client:
                 return
 
     def cancel(self, job_id: str) -> Job:
-        return self._request("DELETE", f"/v1/merges/{_segment(job_id)}")
+        return cast(Job, self._request("DELETE", f"/v1/merges/{_segment(job_id)}"))
 
     def wait(self, job_id: str, *, on_progress: Optional[Callable[[Job], None]] = None, poll_seconds: float = 2.0, timeout: Optional[float] = None) -> Job:
         """Poll until the job ends; ``on_progress(job)`` sees every change of stage or progress.
@@ -164,18 +164,18 @@ class Client:
 
     def report(self, job_id: str) -> Report:
         """The barrier report (``variants``, ``alphas``, ``reduction``, ``alignment``, ...)."""
-        return self._request("GET", f"/v1/merges/{_segment(job_id)}/report")
+        return cast(Report, self._request("GET", f"/v1/merges/{_segment(job_id)}/report"))
 
     def report_svg(self, job_id: str) -> str:
-        return self._request("GET", f"/v1/merges/{_segment(job_id)}/report.svg", headers={"accept": "image/svg+xml"}, raw=True)
+        return cast(str, self._request("GET", f"/v1/merges/{_segment(job_id)}/report.svg", headers={"accept": "image/svg+xml"}, raw=True))
 
     def report_html(self, job_id: str) -> str:
         """One self-contained page: the plot, the barrier table and the permutation spaces."""
-        return self._request("GET", f"/v1/merges/{_segment(job_id)}/report.html", headers={"accept": "text/html"}, raw=True)
+        return cast(str, self._request("GET", f"/v1/merges/{_segment(job_id)}/report.html", headers={"accept": "text/html"}, raw=True))
 
     def weights_link(self, job_id: str) -> WeightsLink:
         """A presigned URL of the merged safetensors file (no API key needed) and its expiry."""
-        return self._request("GET", f"/v1/merges/{_segment(job_id)}/weights")
+        return cast(WeightsLink, self._request("GET", f"/v1/merges/{_segment(job_id)}/weights"))
 
     def download_weights(self, job_id: str, dest: Union[str, "os.PathLike[str]"]) -> Path:
         """Stream the merged safetensors file to ``dest`` (written whole or not at all)."""

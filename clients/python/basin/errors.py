@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 
 class BasinError(Exception):
@@ -12,7 +12,7 @@ class BasinError(Exception):
     it, never on the message. ``errors`` lists field errors (``path``, ``message``) for 422s.
     """
 
-    def __init__(self, status: int, code: str, detail: str = "", errors: Optional[list] = None, problem: Optional[Mapping[str, Any]] = None) -> None:
+    def __init__(self, status: int, code: str, detail: str = "", errors: Optional[List[Dict[str, str]]] = None, problem: Optional[Mapping[str, Any]] = None) -> None:
         super().__init__(f"{code}: {detail}" if detail else code)
         self.status = status
         self.code = code

@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
-
-try:  # Python 3.11+
-    from typing import NotRequired, TypedDict
-except ImportError:  # pragma: no cover - older Pythons read them as plain keys
-    from typing import TypedDict
-
-    NotRequired = Optional  # type: ignore[assignment,misc]
+from typing import Any, Dict, List, Optional, TypedDict
 
 
 class JobError(TypedDict):
@@ -17,12 +10,17 @@ class JobError(TypedDict):
     message: str
 
 
-class JobLinks(TypedDict):
+class _ResultLinks(TypedDict, total=False):
+    """Present once the job succeeded."""
+
+    report: str
+    reportSvg: str
+    reportHtml: str
+    weights: str
+
+
+class JobLinks(_ResultLinks):
     self: str
-    report: NotRequired[str]
-    reportSvg: NotRequired[str]
-    reportHtml: NotRequired[str]
-    weights: NotRequired[str]
 
 
 class Job(TypedDict):
@@ -65,14 +63,21 @@ class Barrier(TypedDict):
     argmax: float
 
 
-class VariantReport(TypedDict):
+class _Correction(TypedDict, total=False):
+    method: str  # repaired variant: "repair" or "reset"
+
+
+class VariantReport(_Correction):
     loss: List[float]
     accuracy: List[float]
     barrier: Dict[str, Barrier]  # "loss", "accuracy"
-    method: NotRequired[str]
 
 
-class Report(TypedDict):
+class _ReportNames(TypedDict, total=False):
+    modelNames: List[str]  # a short name per model (file, object or upload id)
+
+
+class Report(_ReportNames):
     alphas: List[float]
     variants: Dict[str, VariantReport]  # naive, aligned, repaired
     reduction: Dict[str, Optional[float]]
@@ -81,7 +86,7 @@ class Report(TypedDict):
     backend: str
     merged: Dict[str, Any]
     models: int
-    evaluation: Dict[str, Any]
+    evaluation: Dict[str, Any]  # samples, calibrationSamples, dataset, calibrationDataset
     unusedTensors: List[str]
     warnings: List[str]
     siteIssues: List[Dict[str, Any]]

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Dict, List
 
-from basin import BasinError, Client, MergeFailed, verify_webhook
+from basin import BasinError, Client, Job, MergeFailed, verify_webhook
 
 ENV = ("BASIN_URL", "BASIN_API_KEY", "BASIN_WEBHOOK_SECRET", "BASIN_EXAMPLE", "BASIN_REQUEST")
 
@@ -50,10 +50,15 @@ class Receiver:
 def safetensors_metadata(path: Path) -> Dict[str, str]:
     with open(path, "rb") as f:
         (n,) = struct.unpack("<Q", f.read(8))
-        return json.loads(f.read(n)).get("__metadata__", {})
+        meta: Dict[str, str] = json.loads(f.read(n)).get("__metadata__", {})
+        return meta
 
 
 class LiveStack(unittest.TestCase):
+    client: Client
+    example: Path
+    request: Dict[str, Any]
+
     @classmethod
     def setUpClass(cls) -> None:
         missing = [k for k in ENV if not os.environ.get(k)]
@@ -77,7 +82,7 @@ class LiveStack(unittest.TestCase):
         self.assertEqual(job["status"], "queued")
         self.assertEqual(self.client.merge(request, idempotency_key=key)["id"], job["id"], "the same key finds the same job")
 
-        seen: List[Dict[str, Any]] = []
+        seen: List[Job] = []
         done = self.client.wait(job["id"], on_progress=seen.append, poll_seconds=0.2, timeout=300)
         self.assertEqual(done["status"], "succeeded")
         progress = [j["progress"] for j in seen]
@@ -89,7 +94,9 @@ class LiveStack(unittest.TestCase):
 
         report = self.client.report(job["id"])
         self.assertEqual(set(report["variants"]), {"naive", "aligned", "repaired"})
-        self.assertGreater(report["reduction"]["alignment"], 0.5)
+        reduction = report["reduction"]["alignment"]
+        assert reduction is not None
+        self.assertGreater(reduction, 0.5)
         self.assertEqual(report["modelNames"], [models[0]["upload"], models[1]["upload"]])
         self.assertTrue(self.client.report_svg(job["id"]).startswith("<svg"))
         html = self.client.report_html(job["id"])
