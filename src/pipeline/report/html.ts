@@ -1,7 +1,7 @@
 import type { Report, Variant, VariantReport } from '../../contracts/index.ts';
 import { esc, renderReportSvg, variantLabel } from './svg.ts';
 
-const pct = (v: number | null | undefined, digits = 1) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : `${(100 * v).toFixed(digits)} %`);
+const pct = (v: number | null | undefined, digits = 1) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : `${(100 * v).toFixed(digits)}\u00a0%`);
 const fixed = (v: number, digits = 3) => (Number.isFinite(v) ? v.toFixed(digits) : '–');
 
 /** Value of a curve at alpha, from the grid (the output alpha is normally a grid point). */

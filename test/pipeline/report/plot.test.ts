@@ -29,9 +29,14 @@ const report: Report = {
   siteIssues: [],
 };
 
-/** Axis labels of the panel whose title is `title`: the tick texts right-aligned left of the frame. */
-const yTicks = (svg: string, panelX: number) =>
-  [...svg.matchAll(/<text x="(\d+)" y="[\d.]+" text-anchor="end">([-\d.]+)<\/text>/g)].filter((m) => Number(m[1]) === panelX - 6).map((m) => Number(m[2]));
+/** The plot's panels in order (loss, accuracy, then the zoomed row if any), each with its markup. */
+const panels = (svg: string) =>
+  svg.split('<g class="panel" ').slice(1).map((chunk) => {
+    const [, metric, variants] = /^data-metric="(\w+)" data-variants="([\w ]+)"/.exec(chunk)!;
+    return { metric, variants: variants.split(' '), markup: chunk.slice(0, chunk.indexOf('</g></g>')) };
+  });
+/** A panel's y-axis labels: the tick texts right-aligned left of its frame. */
+const yTicks = (svg: string, panel: number) => [...panels(svg)[panel].markup.matchAll(/text-anchor="end">([-\d.]+)<\/text>/g)].map((m) => Number(m[1]));
 
 describe('niceTicks', () => {
   it('puts ticks on 1, 2, 2.5 or 5 times a power of ten, covering the range', () => {
@@ -57,32 +62,43 @@ describe('report.svg', () => {
   const svg = renderReportSvg(report);
 
   it('fits the accuracy axis to the data (not 0-100) and labels both axes on round numbers', () => {
-    expect(yTicks(svg, 70)).toEqual([0.25, 0.5, 0.75, 1, 1.25, 1.5]);
-    const acc = yTicks(svg, 560);
+    expect(yTicks(svg, 0)).toEqual([0.25, 0.5, 0.75, 1, 1.25, 1.5]);
+    const acc = yTicks(svg, 1);
     expect(acc[0]).toBeLessThanOrEqual(20); // the naive midpoint's 20 % is on the axis
     expect(acc.at(-1)).toBeLessThanOrEqual(100);
     // without a collapsed naive curve the axis zooms in on the few points that matter
     const close = renderReportSvg({ ...report, variants: { aligned: report.variants.aligned, repaired: report.variants.repaired } as Report['variants'] });
-    const zoomed = yTicks(close, 560);
+    expect(panels(close)).toHaveLength(2);
+    const zoomed = yTicks(close, 1);
     expect(zoomed[0]).toBeGreaterThanOrEqual(80);
     expect(zoomed.at(-1)).toBeLessThanOrEqual(90);
     expect(zoomed.length).toBeGreaterThanOrEqual(3);
   });
 
-  it('draws each variant\'s chord between its own endpoints', () => {
-    const chords = [...svg.matchAll(/<line class="chord" data-variant="(\w+)" x1="([\d.]+)" y1="([\d.]+)" x2="([\d.]+)" y2="([\d.]+)"/g)];
-    expect(chords.map((c) => c[1])).toEqual(['naive', 'aligned', 'repaired', 'naive', 'aligned', 'repaired']);
-    const curveEnds = (name: string, panel: 0 | 1) => {
-      const pts = [...svg.matchAll(new RegExp(`<polyline class="curve" data-variant="${name}"[^>]*points="([^"]+)"`, 'g'))][panel][1].split(' ');
-      return [pts[0], pts[pts.length - 1]].map((p) => p.split(',').map(Number));
-    };
-    for (const [i, c] of chords.entries()) {
-      const [start, end] = curveEnds(c[1], i < 3 ? 0 : 1);
-      expect([Number(c[2]), Number(c[3])]).toEqual(start);
-      expect([Number(c[4]), Number(c[5])]).toEqual(end);
+  it('zooms a second row in on the aligned variants when the naive curve would flatten them', () => {
+    expect(panels(svg).map((p) => [p.metric, p.variants.join(',')])).toEqual([
+      ['loss', 'naive,aligned,repaired'], ['accuracy', 'naive,aligned,repaired'], ['loss', 'aligned,repaired'], ['accuracy', 'aligned,repaired'],
+    ]);
+    const acc = yTicks(svg, 3);
+    expect(acc[0]).toBeGreaterThanOrEqual(82);
+    expect(acc.at(-1)).toBeLessThanOrEqual(90);
+    expect(panels(svg)[3].markup).not.toContain('data-variant="naive"');
+  });
+
+  it("draws each variant's chord between its own endpoints, in every panel", () => {
+    for (const panel of panels(svg)) {
+      const chords = [...panel.markup.matchAll(/<line class="chord" data-variant="(\w+)" x1="([\d.]+)" y1="([\d.]+)" x2="([\d.]+)" y2="([\d.]+)"/g)];
+      expect(chords.map((c) => c[1])).toEqual(panel.variants);
+      for (const c of chords) {
+        const pts = new RegExp(`<polyline class="curve" data-variant="${c[1]}"[^>]*points="([^"]+)"`).exec(panel.markup)![1].split(' ');
+        const [start, end] = [pts[0], pts[pts.length - 1]].map((p) => p.split(',').map(Number));
+        expect([Number(c[2]), Number(c[3])]).toEqual(start);
+        expect([Number(c[4]), Number(c[5])]).toEqual(end);
+      }
     }
     // RESET moved the repaired endpoints: its loss chord is not the aligned one
-    expect(chords[2][3]).not.toBe(chords[1][3]);
+    const loss = [...panels(svg)[0].markup.matchAll(/<line class="chord" data-variant="\w+" x1="[\d.]+" y1="([\d.]+)"/g)].map((m) => m[1]);
+    expect(loss[2]).not.toBe(loss[1]);
   });
 
   it('tells variants apart by colour-blind-safe colour, dash and marker', () => {
@@ -100,7 +116,7 @@ describe('report.svg', () => {
     expect(svg).toContain('fashion-mnist test (10,000 samples) · weight matching · 2 models: seed1.safetensors, seed2.safetensors');
     const legend = [...svg.matchAll(/<g class="legend" data-variant="(\w+)">.*?<text[^>]*>([^<]+)<\/text><\/g>/g)].map((m) => [m[1], m[2]]);
     expect(legend.map(([v]) => v)).toEqual(['naive', 'aligned', 'repaired']);
-    expect(legend[2][1]).toBe(`aligned + RESET: loss barrier ${report.variants.repaired!.barrier.loss.max.toFixed(3)}, accuracy barrier ${(100 * report.variants.repaired!.barrier.accuracy.max).toFixed(1)} pts (max above the chord)`);
+    expect(legend[2][1]).toBe(`aligned + RESET: loss barrier ${report.variants.repaired!.barrier.loss.max.toFixed(3)}, accuracy barrier ${(100 * report.variants.repaired!.barrier.accuracy.max).toFixed(1)} pts`);
     expect(legend[0][1]).toMatch(/^naive average: loss barrier 0\.\d{3}, accuracy barrier \d+\.\d pts/);
   });
 
@@ -127,7 +143,7 @@ describe('report.html', () => {
     expect(html).toContain(`<td>${report.variants.aligned!.barrier.loss.max.toFixed(3)} <small>at α ${report.variants.aligned!.barrier.loss.argmax}</small></td>`);
     expect(html).toContain('<code>layers.&lt;b&gt;.weight:1</code>');
     expect(html).toContain('a &lt;warning&gt; &amp; more');
-    expect(html).toContain('by alignment 80.0 %');
-    expect(html).toContain('<td>85.5 %</td>'); // repaired accuracy at the output alpha
+    expect(html).toContain('by alignment 80.0\u00a0%');
+    expect(html).toContain('<td>85.5\u00a0%</td>'); // repaired accuracy at the output alpha
   });
 });
