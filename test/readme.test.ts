@@ -7,9 +7,9 @@ import { bufferSource, readHeader } from '../src/pipeline/io/safetensors.ts';
 import { freePort, spawnUntil, type Spawned } from './routes/processes.ts';
 
 /** README's commands, run as written: a block marked `<!-- readme-test: NAME -->` is run here. */
-async function readmeBlock(name: string): Promise<string> {
+async function readmeBlock(name: string, lang = 'sh'): Promise<string> {
   const readme = await readFile('README.md', 'utf8');
-  const m = new RegExp(`<!-- readme-test: ${name} -->\\n\`\`\`sh\\n([\\s\\S]*?)\\n\`\`\``).exec(readme);
+  const m = new RegExp(`<!-- readme-test: ${name} -->\\n\`\`\`${lang}\\n([\\s\\S]*?)\\n\`\`\``).exec(readme);
   if (!m) throw new Error(`README has no block marked readme-test: ${name}`);
   return m[1];
 }
@@ -71,5 +71,18 @@ describe('README', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/repaired\s+loss barrier 0\.0\d+/);
     expect((await readFile('out/fashion/report.json', 'utf8')).length).toBeGreaterThan(1000);
+  });
+
+  it('the Python training script merges through the client against a running `npm start`', async () => {
+    await rm('out/merged.safetensors', { force: true });
+    const r = spawnSync('python3', ['-c', await readmeBlock('python', 'python')], {
+      encoding: 'utf8', timeout: 300_000, env: { ...process.env, BASIN_URL: api, PYTHONPATH: 'clients/python', PYTHONDONTWRITEBYTECODE: '1' },
+    });
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/succeeded\s+100%/);
+    expect(r.stdout).toMatch(/repaired\s+loss barrier 0\.\d{3}/);
+    const header = await readHeader(bufferSource(await readFile('out/merged.safetensors')));
+    expect(header.metadata?.producer).toBe('basin');
+    expect(await readFile('out/report.html', 'utf8')).toMatch(/^<!doctype html>/);
   });
 });

@@ -110,27 +110,27 @@ export const getReport = createRoute({
   responses: { 200: json(ReportBody, 'The report'), ...resultErrors },
 });
 
-export const getReportSvg = createRoute({
-  method: 'get',
-  path: '/v1/merges/{id}/report.svg',
-  operationId: 'getReportSvg',
-  summary: 'Loss and accuracy against alpha, one line per variant',
-  tags: ['results'],
-  security,
-  request: { params: idParams },
-  responses: { 200: { description: 'The plot', content: { 'image/svg+xml': { schema: z.string() } } }, ...resultErrors },
-});
+/** A result document of a succeeded job, served as stored. */
+const resultDocument = <P extends string, O extends string>(path: P, operationId: O, summary: string, type: string, description: string) =>
+  createRoute({
+    method: 'get',
+    path,
+    operationId,
+    summary,
+    tags: ['results'],
+    security,
+    request: { params: idParams },
+    responses: { 200: { description, content: { [type]: { schema: z.string() } } }, ...resultErrors },
+  });
 
-export const getReportHtml = createRoute({
-  method: 'get',
-  path: '/v1/merges/{id}/report.html',
-  operationId: 'getReportHtml',
-  summary: 'One self-contained page: the plot, the barrier table and the permutation spaces',
-  tags: ['results'],
-  security,
-  request: { params: idParams },
-  responses: { 200: { description: 'The page (no scripts, no external assets)', content: { 'text/html': { schema: z.string() } } }, ...resultErrors },
-});
+export const getReportSvg = resultDocument('/v1/merges/{id}/report.svg', 'getReportSvg', 'Loss and accuracy against alpha, one line per variant', 'image/svg+xml', 'The plot');
+export const getReportHtml = resultDocument(
+  '/v1/merges/{id}/report.html',
+  'getReportHtml',
+  'One self-contained page: the plot, the barrier table and the permutation spaces',
+  'text/html',
+  'The page (no scripts, no external assets)',
+);
 
 export const getWeights = createRoute({
   method: 'get',

@@ -1,17 +1,15 @@
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, haveChromium as installed, launchChromium } from '../../examples/chromium.ts';
 import { testStorage } from '../gpu-runner/helpers.ts';
 import { freshTenant } from '../storage/helpers.ts';
 import { sha256 } from './helpers.ts';
 import { freePort, spawnUntil, type Spawned } from './processes.ts';
 
-/** Debian's Chromium (.ci/run installs it). Without it the test is skipped here, but never in CI. */
-export const CHROMIUM = '/usr/bin/chromium';
-export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-const haveChromium = existsSync(CHROMIUM);
+/** Without Chromium the test is skipped here, loudly, but never in CI (.ci/run installs it). */
+const haveChromium = installed();
 if (!haveChromium && !process.env.CI) {
   console.warn(`\n!!! ${CHROMIUM} is missing: the browser tests are SKIPPED (apt-get install -y chromium; CI installs it and runs them)\n`);
 }
@@ -50,8 +48,7 @@ describe.skipIf(!haveChromium && !process.env.CI)('in a browser (headless Chromi
     edge = await spawnUntil(process.execPath, ['--import', 'tsx', 'src/routes/node.ts'], {
       ...process.env, ...testStorage(), PORT: String(port), BASIN_API_KEYS: `${sha256(key)}:${tenant}`, BASIN_CORS_ORIGINS: allowed.origin,
     }, /"listening"/, 60_000);
-    // playwright gives it a fresh, empty profile of its own
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   }, 120_000);
   afterAll(async () => {
     await browser?.close();

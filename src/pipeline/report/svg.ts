@@ -94,12 +94,12 @@ export function renderReportSvg(report: PlotInput): string {
   const zoom = close.length > 0 && close.length < names.length && (['loss', 'accuracy'] as const).some((k) => spread(report, k, close) < spread(report, k, names) / 3);
   const panels: Panel[] = [
     { title: 'Loss (cross-entropy)', key: 'loss', x: 70, y: top, scale: 1, variants: names },
-    { title: 'Accuracy (%)', key: 'accuracy', x: 70 + pw + 100, y: top, scale: 100, variants: names },
+    { title: 'Accuracy (%)', key: 'accuracy', x: 70 + pw + 80, y: top, scale: 100, variants: names },
   ];
   if (zoom) {
     panels.push(
       { title: 'Loss, aligned variants only', key: 'loss', x: 70, y: top + rowGap, scale: 1, variants: close },
-      { title: 'Accuracy (%), aligned variants only', key: 'accuracy', x: 70 + pw + 100, y: top + rowGap, scale: 100, variants: close },
+      { title: 'Accuracy (%), aligned variants only', key: 'accuracy', x: 70 + pw + 80, y: top + rowGap, scale: 100, variants: close },
     );
   }
   const legendTop = top + (zoom ? rowGap : 0) + ph + 62;
