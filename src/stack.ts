@@ -6,7 +6,7 @@
  * This file only wires the parts together (the composition root); each part is its own module.
  */
 import { randomBytes } from 'node:crypto';
-import { appendFileSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -41,11 +41,14 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   const s3 = await startLocalS3({ directory: join(dataDir, 's3'), buckets: ['basin'], port: opts.s3Port });
   // edge and runner share a secret made for this run: nothing else on the machine can dispatch jobs
   const shared = { ...process.env, BASIN_S3_ENDPOINT: s3.endpoint, BASIN_BUCKET: 'basin', RUNNER_SECRET: randomBytes(24).toString('hex') };
+  // the runner's JSON lines go to a file: the terminal is for people
+  const logFile = join(dataDir, 'runner.log');
+  const logStream = createWriteStream(logFile, { flags: 'a' });
+  const log = (entry: Record<string, unknown>) => void logStream.write(`${JSON.stringify({ at: new Date().toISOString(), ...entry })}\n`);
+  const closeLog = () => new Promise<void>((done) => logStream.end(done));
   let runner: RunningRunner | undefined;
   try {
     // local webhooks go to local receivers: loopback is allowed here, and only here
-    const logFile = join(dataDir, 'runner.log');
-    const log = (entry: Record<string, unknown>) => appendFileSync(logFile, `${JSON.stringify({ at: new Date().toISOString(), ...entry })}\n`);
     runner = await startRunner({ ...shared, RUNNER_PORT: String(opts.runnerPort), BASIN_WEBHOOK_ALLOW: process.env.BASIN_WEBHOOK_ALLOW ?? '127.0.0.1,localhost,::1' }, log);
     // the docs page may be opened as localhost or 127.0.0.1: both are this stack's own origin
     const ownOrigins = [`http://127.0.0.1:${opts.apiPort}`, `http://localhost:${opts.apiPort}`].join(',');
@@ -60,11 +63,13 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
         await edge.close();
         await runner!.close();
         await s3.stop();
+        await closeLog();
       },
     };
   } catch (err) {
     await runner?.close();
     await s3.stop();
+    await closeLog();
     throw err;
   }
 }
