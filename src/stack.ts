@@ -6,6 +6,7 @@
  * This file only wires the parts together (the composition root); each part is its own module.
  */
 import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,6 +26,8 @@ export interface StackOptions {
 
 export interface RunningStack {
   api: string;
+  /** where the runner's JSON log lines go (the terminal shows the banner and the quick start only) */
+  logFile: string;
   runner: RunningRunner;
   edge: RunningEdge;
   s3: LocalS3;
@@ -42,12 +45,20 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     ...process.env, BASIN_S3_ENDPOINT: s3.endpoint, BASIN_BUCKET: 'basin', RUNNER_SECRET: randomBytes(24).toString('hex'),
     BASIN_OUTBOUND_ALLOW: process.env.BASIN_OUTBOUND_ALLOW ?? '127.0.0.0/8,localhost,::1',
   };
+  // the runner's JSON lines go to a file: the terminal is for people
+  const logFile = join(dataDir, 'runner.log');
+  const logStream = createWriteStream(logFile, { flags: 'a' });
+  const log = (entry: Record<string, unknown>) => void logStream.write(`${JSON.stringify({ at: new Date().toISOString(), ...entry })}\n`);
+  const closeLog = () => new Promise<void>((done) => logStream.end(done));
   let runner: RunningRunner | undefined;
   try {
-    runner = await startRunner({ ...shared, RUNNER_PORT: String(opts.runnerPort) });
-    const edge = await startEdge({ ...shared, PORT: String(opts.apiPort), RUNNER_URL: runner.dispatchUrl });
+    runner = await startRunner({ ...shared, RUNNER_PORT: String(opts.runnerPort) }, log);
+    // the docs page may be opened as localhost or 127.0.0.1: both are this stack's own origin
+    const ownOrigins = [`http://127.0.0.1:${opts.apiPort}`, `http://localhost:${opts.apiPort}`].join(',');
+    const edge = await startEdge({ ...shared, PORT: String(opts.apiPort), RUNNER_URL: runner.dispatchUrl, BASIN_CORS_ORIGINS: process.env.BASIN_CORS_ORIGINS ?? ownOrigins });
     return {
       api: edge.url,
+      logFile,
       runner,
       edge,
       s3,
@@ -55,11 +66,13 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
         await edge.close();
         await runner!.close();
         await s3.stop();
+        await closeLog();
       },
     };
   } catch (err) {
     await runner?.close();
     await s3.stop();
+    await closeLog();
     throw err;
   }
 }
@@ -99,7 +112,7 @@ export async function quickstartMerge(api: string, apiKey: string, log: (line: s
   for (const [name, r] of Object.entries(v) as [string, any][]) {
     log(`  ${name.padEnd(9)} accuracy at alpha 0.5 ${(100 * r.accuracy[mid]).toFixed(1)}%, loss barrier ${r.barrier.loss.max.toFixed(3)}`);
   }
-  log(`  report: ${api}/v1/merges/${job.id}/report.svg   weights: ${api}/v1/merges/${job.id}/weights (with the API key)`);
+  log(`  report: ${api}/v1/merges/${job.id}/report.html (and report.svg, report)   weights: ${api}/v1/merges/${job.id}/weights (with the API key)`);
   return job.id as string;
 }
 
@@ -113,7 +126,6 @@ async function main() {
     s3Port: Number(env.BASIN_S3_PORT ?? 8789),
   });
   const keyed = !env.BASIN_API_KEYS;
-  console.log(JSON.stringify({ listening: stack.api, runner: stack.runner.url, s3: stack.s3.endpoint }));
   console.log([
     `basin is running (data in ${resolve(env.BASIN_DATA_DIR ?? '.basin')}; Ctrl-C stops it, a restart keeps the data)`,
     `  API         ${stack.api}        Swagger UI: ${stack.api}/docs`,
@@ -121,6 +133,7 @@ async function main() {
     `  runner      ${stack.runner.url}/healthz`,
     `  S3          ${stack.s3.endpoint}        (s3rver, bucket basin)`,
     env.BASIN_WEBHOOK_SECRETS ? '' : `  webhooks    signed for tenant dev with ${DEV_WEBHOOK_SECRET}`,
+    `  logs        ${stack.logFile}`,
   ].filter(Boolean).join('\n'));
   let closing = false;
   const stop = () => {

@@ -7,9 +7,9 @@ import { bufferSource, readHeader } from '../src/pipeline/io/safetensors.ts';
 import { freePort, spawnUntil, type Spawned } from './routes/processes.ts';
 
 /** README's commands, run as written: a block marked `<!-- readme-test: NAME -->` is run here. */
-async function readmeBlock(name: string): Promise<string> {
+async function readmeBlock(name: string, lang = 'sh'): Promise<string> {
   const readme = await readFile('README.md', 'utf8');
-  const m = new RegExp(`<!-- readme-test: ${name} -->\\n\`\`\`sh\\n([\\s\\S]*?)\\n\`\`\``).exec(readme);
+  const m = new RegExp(`<!-- readme-test: ${name} -->\\n\`\`\`${lang}\\n([\\s\\S]*?)\\n\`\`\``).exec(readme);
   if (!m) throw new Error(`README has no block marked readme-test: ${name}`);
   return m[1];
 }
@@ -29,7 +29,7 @@ describe('README', () => {
     const env: NodeJS.ProcessEnv = { ...process.env, BASIN_DATA_DIR: dataDir, PORT: String(port), RUNNER_PORT: String(await freePort()), BASIN_S3_PORT: String(await freePort()) };
     delete env.BASIN_API_KEYS;
     delete env.BASIN_S3_ENDPOINT;
-    stack = await spawnUntil(process.execPath, ['--import', 'tsx', 'src/stack.ts', '--no-demo'], env, /"listening"/, 120_000);
+    stack = await spawnUntil(process.execPath, ['--import', 'tsx', 'src/stack.ts', '--no-demo'], env, /basin is running/, 120_000);
   }, 150_000);
   afterAll(async () => {
     await stack?.stop();
@@ -51,7 +51,7 @@ describe('README', () => {
     const scripts = [...readme.matchAll(/npm run ([a-z][\w:-]*)/g)].map((m) => m[1]);
     expect(scripts.length).toBeGreaterThan(5);
     for (const s of scripts) expect(pkg.scripts, `npm run ${s}`).toHaveProperty([s]);
-    for (const m of readme.matchAll(/npx (basin)\b/g)) expect(pkg.bin).toHaveProperty([m[1]]);
+    for (const m of readme.matchAll(/npx (basin(?:-merge)?)\b/g)) expect(pkg.bin).toHaveProperty([m[1]]);
   });
 
   it('the curl quick start merges the example pair against a running `npm start`', async () => {
@@ -71,5 +71,18 @@ describe('README', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/repaired\s+loss barrier 0\.0\d+/);
     expect((await readFile('out/fashion/report.json', 'utf8')).length).toBeGreaterThan(1000);
+  });
+
+  it('the Python training script merges through the client against a running `npm start`', async () => {
+    await rm('out/merged.safetensors', { force: true });
+    const r = spawnSync('python3', ['-c', await readmeBlock('python', 'python')], {
+      encoding: 'utf8', timeout: 300_000, env: { ...process.env, BASIN_URL: api, PYTHONPATH: 'clients/python', PYTHONDONTWRITEBYTECODE: '1' },
+    });
+    expect(r.status, r.stderr + r.stdout).toBe(0);
+    expect(r.stdout).toMatch(/succeeded\s+100%/);
+    expect(r.stdout).toMatch(/repaired\s+loss barrier 0\.\d{3}/);
+    const header = await readHeader(bufferSource(await readFile('out/merged.safetensors')));
+    expect(header.metadata?.producer).toBe('basin');
+    expect(await readFile('out/report.html', 'utf8')).toMatch(/^<!doctype html>/);
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -29,6 +29,10 @@ describe('npm start: the local stack', () => {
     const out = first.output();
     expect(out).toMatch(/API key\s+basin-dev-key/);
     expect(out).toMatch(/Swagger UI: http:\/\/127\.0\.0\.1:\d+\/docs/);
+    // the terminal shows people's lines only: the runner's JSON log lines go to a file
+    expect(out).not.toMatch(/^\s*\{/m);
+    expect(out).toContain(`logs        ${join(dataDir, 'runner.log')}`);
+    expect(out).not.toMatch(/\d\.\d{4,}/); // progress is rounded
     const job = /merging the example pair as (job_\w+)/.exec(out)![1];
     expect(out).toMatch(/repaired\s+accuracy at alpha 0\.5 8\d\.\d%/);
     const api = `http://127.0.0.1:${env.PORT}`;
@@ -36,6 +40,11 @@ describe('npm start: the local stack', () => {
     const svg = await fetch(`${api}/v1/merges/${job}/report.svg`, { headers: auth });
     expect(svg.status).toBe(200);
     expect(await svg.text()).toMatch(/^<svg/);
+    const html = await fetch(`${api}/v1/merges/${job}/report.html`, { headers: auth });
+    expect(html.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(await html.text()).toContain('fashion-mnist test');
+    const log = (await readFile(join(dataDir, 'runner.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { job?: string; outcome?: string });
+    expect(log).toContainEqual(expect.objectContaining({ job, outcome: 'succeeded' }));
     expect(((await (await fetch(`http://127.0.0.1:${env.RUNNER_PORT}/healthz`)).json()) as { backend: { name: string } }).backend.name).toBe('wasm');
 
     const exited = new Promise<number | null>((ok) => first.child.once('exit', (code) => ok(code)));

@@ -7,15 +7,17 @@ import { EngineError } from '../pipeline/errors.ts';
 import { runMerge } from '../pipeline/merge.ts';
 import { prepareMerge, type OpenSource } from '../pipeline/prepare.ts';
 import { bufferSource } from '../pipeline/io/safetensors.ts';
+import { renderReportHtml } from '../pipeline/report/html.ts';
 import { fileSource, nodeHost, writeSafetensorsFile } from '../pipeline/runtime/nodeHost.ts';
 import { renderReportSvg } from '../pipeline/report/svg.ts';
 import { progressReporter } from './progress.ts';
 
-const USAGE = `usage: basin merge REQUEST.json [--out DIR] [--backend NAME[,NAME...]]
+const USAGE = `usage: basin-merge merge REQUEST.json [--out DIR] [--backend NAME[,NAME...]]
 
-Runs a merge locally (no server): reads the request (DESIGN 3 schema; models and datasets may be
-{"path": ...} relative to the request file), writes merged.safetensors, report.json and report.svg
-to --out (default ./out).`;
+Runs a merge locally (no server): reads the request (the API's merge request, see README.md or
+openapi.yaml; models and datasets may also be {"path": ...}, relative to the request file), writes
+merged.safetensors, report.json, report.svg and report.html to --out (default ./out).
+Example: basin-merge merge examples/fashion-mlp6x128/request.json --out out/fashion`;
 
 /** A bad input: printed as one line, exit code 2. */
 class UsageError extends Error {}
@@ -81,12 +83,13 @@ export async function main(argv: string[]): Promise<number> {
     });
     await writeFile(join(out, 'report.json'), JSON.stringify(report, null, 2) + '\n');
     await writeFile(join(out, 'report.svg'), renderReportSvg(report));
+    await writeFile(join(out, 'report.html'), renderReportHtml(report));
     const v = report.variants;
     const line = (name: string, r?: typeof v.naive) => r && console.log(`${name.padEnd(9)} loss barrier ${r.barrier.loss.max.toFixed(4)}  accuracy barrier ${(100 * r.barrier.accuracy.max).toFixed(2)} pts  acc@0.5 ${(100 * r.accuracy[Math.floor(r.accuracy.length / 2)]).toFixed(2)}%`);
     line('naive', v.naive); line('aligned', v.aligned); line('repaired', v.repaired);
     for (const w of report.warnings) console.error(`warning: ${w}`);
     for (const s of report.siteIssues) console.error(`warning: ${s.code} at alpha ${s.alpha}: ${s.message}`);
-    console.log(`wrote ${join(out, 'merged.safetensors')}, report.json, report.svg (${report.merged.variant} at alpha ${report.merged.alpha}; backend ${report.backend}; ${report.timings.total.toFixed(1)}s)`);
+    console.log(`wrote ${join(out, 'merged.safetensors')}, report.json, report.svg, report.html (${report.merged.variant} at alpha ${report.merged.alpha}; backend ${report.backend}; ${report.timings.total.toFixed(1)}s)`);
     return 0;
   } catch (e) {
     const msg = userFacing(e);

@@ -13,6 +13,7 @@ export const JobError = z
     message: z.string().max(10_000),
   })
   .meta({ id: 'JobError' });
+export type JobError = z.infer<typeof JobError>;
 
 /** Where the results are fetched; absolute paths on this API (each redirects or answers JSON). */
 export const JobLinks = z
@@ -20,6 +21,7 @@ export const JobLinks = z
     self: z.string(),
     report: z.string().optional(),
     reportSvg: z.string().optional(),
+    reportHtml: z.string().optional(),
     weights: z.string().optional(),
   })
   .meta({ id: 'JobLinks' });
@@ -84,12 +86,12 @@ export type DispatchMessage = z.infer<typeof DispatchMessage>;
 export const DispatchHeaders = { timestamp: 'x-basin-timestamp', signature: 'x-basin-signature' } as const;
 
 /**
- * A job's links (DESIGN 3 paths). Result links appear only once it succeeded: a job that failed or
+ * A job's links (the API's result paths). Result links appear only once it succeeded: a job that failed or
  * was canceled never points at partial outputs.
  */
 export function jobLinks(id: string, status: JobStatus): z.infer<typeof JobLinks> {
   const self = `/v1/merges/${id}`;
-  return status === 'succeeded' ? { self, report: `${self}/report`, reportSvg: `${self}/report.svg`, weights: `${self}/weights` } : { self };
+  return status === 'succeeded' ? { self, report: `${self}/report`, reportSvg: `${self}/report.svg`, reportHtml: `${self}/report.html`, weights: `${self}/weights` } : { self };
 }
 
 /** Outbound webhook body (Standard Webhooks): sent when a job reaches succeeded or failed. */

@@ -145,6 +145,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/merges/{id}/report.html": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One self-contained page: the plot, the barrier table and the permutation spaces */
+        get: operations["getReportHtml"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/merges/{id}/weights": {
         parameters: {
             query?: never;
@@ -152,7 +169,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Redirect to a presigned GET of merged.safetensors */
+        /**
+         * The merged weights: a presigned GET of merged.safetensors, as JSON or as a redirect
+         * @description With `Accept: application/json` (ranked at least as high as application/octet-stream): 200 with `{url, expiresAt}`, for clients that must not follow redirects; fetch `url` without the API key. Otherwise 302 to that URL.
+         */
         get: operations["getWeights"];
         put?: never;
         post?: never;
@@ -244,6 +264,7 @@ export interface components {
             self: string;
             report?: string;
             reportSvg?: string;
+            reportHtml?: string;
             weights?: string;
         };
         WebhookDelivery: {
@@ -257,6 +278,22 @@ export interface components {
             error: string | null;
             /** Format: date-time */
             nextAttemptAt: string | null;
+        };
+        Problem: {
+            type: string;
+            title: string;
+            status: number;
+            detail?: string;
+            instance?: string;
+            code: components["schemas"]["ProblemCode"];
+            errors?: components["schemas"]["FieldError"][];
+            error?: components["schemas"]["JobError"];
+        };
+        /** @enum {string} */
+        ProblemCode: "unauthorized" | "not_found" | "validation_failed" | "malformed_json" | "payload_too_large" | "unsupported_media_type" | "idempotency_conflict" | "input_not_found" | "input_not_allowed" | "input_too_large" | "input_refused" | "input_unreachable" | "job_not_cancelable" | "result_not_ready" | "job_failed" | "job_canceled" | "method_not_allowed" | "headers_too_large" | "malformed_request" | "request_timeout" | "storage_unavailable" | "internal_error";
+        FieldError: {
+            path: string;
+            message: string;
         };
         Upload: {
             id: components["schemas"]["UploadId"];
@@ -272,21 +309,6 @@ export interface components {
         };
         /** @example upl_0mf3k2x9a1b2c3d4 */
         UploadId: string;
-        Problem: {
-            type: string;
-            title: string;
-            status: number;
-            detail?: string;
-            instance?: string;
-            code: components["schemas"]["ProblemCode"];
-            errors?: components["schemas"]["FieldError"][];
-        };
-        /** @enum {string} */
-        ProblemCode: "unauthorized" | "not_found" | "validation_failed" | "malformed_json" | "payload_too_large" | "unsupported_media_type" | "idempotency_conflict" | "input_not_found" | "input_not_allowed" | "input_too_large" | "input_refused" | "input_unreachable" | "job_not_cancelable" | "result_not_ready" | "method_not_allowed" | "headers_too_large" | "malformed_request" | "request_timeout" | "storage_unavailable" | "internal_error";
-        FieldError: {
-            path: string;
-            message: string;
-        };
         UploadCreate: {
             /**
              * @default checkpoint
@@ -483,16 +505,20 @@ export interface components {
                      */
                     split: "train" | "test";
                     limit?: number;
+                    normalize?: components["schemas"]["Normalization"];
                 } | {
                     upload: string;
                     limit?: number;
+                    normalize?: components["schemas"]["Normalization"];
                 } | {
                     uri: string;
                     limit?: number;
+                    normalize?: components["schemas"]["Normalization"];
                 } | {
                     /** Format: uri */
                     url: string;
                     limit?: number;
+                    normalize?: components["schemas"]["Normalization"];
                 };
                 evaluation: {
                     /** @enum {string} */
@@ -503,50 +529,23 @@ export interface components {
                      */
                     split: "train" | "test";
                     limit?: number;
+                    normalize?: components["schemas"]["Normalization"];
                 } | {
                     upload: string;
                     limit?: number;
+                    normalize?: components["schemas"]["Normalization"];
                 } | {
                     uri: string;
                     limit?: number;
+                    normalize?: components["schemas"]["Normalization"];
                 } | {
                     /** Format: uri */
                     url: string;
                     limit?: number;
+                    normalize?: components["schemas"]["Normalization"];
                 };
             };
-            /** @default {} */
-            alignment: {
-                /**
-                 * @default weight
-                 * @enum {string}
-                 */
-                method: "weight" | "activation" | "ste" | "sinkhorn" | "none";
-                /** @default 0 */
-                seed: number;
-                /** @default 100 */
-                maxIterations: number;
-                /**
-                 * @default first
-                 * @enum {string}
-                 */
-                strategy: "first" | "mergemany";
-                /** @description ste / sinkhorn: optimiser steps per model pair; default 200 (ste), 150 (sinkhorn) */
-                maxSteps?: number;
-                /** @description ste / sinkhorn: Adam step size; default 0.001 (ste), 0.1 (sinkhorn) */
-                learningRate?: number;
-                /** @description ste / sinkhorn: stop after this many steps without a better loss; default 50 (ste), 30 (sinkhorn) */
-                patience?: number;
-                /** @description sinkhorn: divides the assignment logits; default 1 */
-                temperature?: number;
-                /** @description sinkhorn: row/column normalisations per step; default 20 */
-                sinkhornIterations?: number;
-                /**
-                 * @description sinkhorn: l2 (data-free, default), midpoint (task loss at alpha 0.5) or random (task loss at a random alpha per step)
-                 * @enum {string}
-                 */
-                loss?: "l2" | "midpoint" | "random";
-            };
+            alignment?: components["schemas"]["Alignment"];
             /** @default {} */
             repair: {
                 /**
@@ -577,6 +576,132 @@ export interface components {
                 /** Format: uri */
                 url: string;
             };
+        };
+        /**
+         * @example {
+         *       "mean": [
+         *         0.286
+         *       ],
+         *       "std": [
+         *         0.353
+         *       ]
+         *     }
+         */
+        Normalization: {
+            mean: number[];
+            std: number[];
+        };
+        /**
+         * @default {
+         *       "method": "weight"
+         *     }
+         */
+        Alignment: components["schemas"]["WeightAlignment"] | components["schemas"]["ActivationAlignment"] | components["schemas"]["SteAlignment"] | components["schemas"]["SinkhornAlignment"] | components["schemas"]["NoneAlignment"];
+        /** @description Git Re-Basin weight matching (data-free); the default when `alignment` is absent */
+        WeightAlignment: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            method: "weight";
+            /** @default 0 */
+            seed: number;
+            /** @default 100 */
+            maxIterations: number;
+            /**
+             * @default first
+             * @enum {string}
+             */
+            strategy: "first" | "mergemany";
+        };
+        /** @description activation matching on the calibration data */
+        ActivationAlignment: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            method: "activation";
+            /** @default 0 */
+            seed: number;
+            /** @default 100 */
+            maxIterations: number;
+            /**
+             * @default first
+             * @enum {string}
+             */
+            strategy: "first" | "mergemany";
+        };
+        /** @description learned: straight-through estimator on the midpoint task loss */
+        SteAlignment: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            method: "ste";
+            /** @default 0 */
+            seed: number;
+            /** @default 100 */
+            maxIterations: number;
+            /**
+             * @default first
+             * @enum {string}
+             */
+            strategy: "first" | "mergemany";
+            /** @description optimiser steps per model pair; default 200 (ste), 150 (sinkhorn) */
+            maxSteps?: number;
+            /** @description Adam step size; default 0.001 (ste, on weights), 0.1 (sinkhorn, on assignment logits) */
+            learningRate?: number;
+            /** @description stop after this many steps without a better loss; default 50 (ste), 30 (sinkhorn) */
+            patience?: number;
+        };
+        /** @description learned: Sinkhorn re-basin */
+        SinkhornAlignment: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            method: "sinkhorn";
+            /** @default 0 */
+            seed: number;
+            /** @default 100 */
+            maxIterations: number;
+            /**
+             * @default first
+             * @enum {string}
+             */
+            strategy: "first" | "mergemany";
+            /** @description optimiser steps per model pair; default 200 (ste), 150 (sinkhorn) */
+            maxSteps?: number;
+            /** @description Adam step size; default 0.001 (ste, on weights), 0.1 (sinkhorn, on assignment logits) */
+            learningRate?: number;
+            /** @description stop after this many steps without a better loss; default 50 (ste), 30 (sinkhorn) */
+            patience?: number;
+            /** @description divides the assignment logits; lower is closer to a hard permutation; default 1 */
+            temperature?: number;
+            /** @description row/column normalisations per step; default 20 */
+            sinkhornIterations?: number;
+            /**
+             * @description l2 (data-free distance to the first model, default), midpoint (task loss at alpha 0.5) or random (task loss at a random alpha per step)
+             * @enum {string}
+             */
+            loss?: "l2" | "midpoint" | "random";
+        };
+        /** @description no alignment (the naive average only) */
+        NoneAlignment: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            method: "none";
+            /** @default 0 */
+            seed: number;
+            /** @default 100 */
+            maxIterations: number;
+            /**
+             * @default first
+             * @enum {string}
+             */
+            strategy: "first" | "mergemany";
         };
         TrainingRunAccepted: {
             group: string;
@@ -778,16 +903,20 @@ export interface components {
                              */
                             split: "train" | "test";
                             limit?: number;
+                            normalize?: components["schemas"]["Normalization"];
                         } | {
                             upload: string;
                             limit?: number;
+                            normalize?: components["schemas"]["Normalization"];
                         } | {
                             uri: string;
                             limit?: number;
+                            normalize?: components["schemas"]["Normalization"];
                         } | {
                             /** Format: uri */
                             url: string;
                             limit?: number;
+                            normalize?: components["schemas"]["Normalization"];
                         };
                         evaluation: {
                             /** @enum {string} */
@@ -798,50 +927,23 @@ export interface components {
                              */
                             split: "train" | "test";
                             limit?: number;
+                            normalize?: components["schemas"]["Normalization"];
                         } | {
                             upload: string;
                             limit?: number;
+                            normalize?: components["schemas"]["Normalization"];
                         } | {
                             uri: string;
                             limit?: number;
+                            normalize?: components["schemas"]["Normalization"];
                         } | {
                             /** Format: uri */
                             url: string;
                             limit?: number;
+                            normalize?: components["schemas"]["Normalization"];
                         };
                     };
-                    /** @default {} */
-                    alignment: {
-                        /**
-                         * @default weight
-                         * @enum {string}
-                         */
-                        method: "weight" | "activation" | "ste" | "sinkhorn" | "none";
-                        /** @default 0 */
-                        seed: number;
-                        /** @default 100 */
-                        maxIterations: number;
-                        /**
-                         * @default first
-                         * @enum {string}
-                         */
-                        strategy: "first" | "mergemany";
-                        /** @description ste / sinkhorn: optimiser steps per model pair; default 200 (ste), 150 (sinkhorn) */
-                        maxSteps?: number;
-                        /** @description ste / sinkhorn: Adam step size; default 0.001 (ste), 0.1 (sinkhorn) */
-                        learningRate?: number;
-                        /** @description ste / sinkhorn: stop after this many steps without a better loss; default 50 (ste), 30 (sinkhorn) */
-                        patience?: number;
-                        /** @description sinkhorn: divides the assignment logits; default 1 */
-                        temperature?: number;
-                        /** @description sinkhorn: row/column normalisations per step; default 20 */
-                        sinkhornIterations?: number;
-                        /**
-                         * @description sinkhorn: l2 (data-free, default), midpoint (task loss at alpha 0.5) or random (task loss at a random alpha per step)
-                         * @enum {string}
-                         */
-                        loss?: "l2" | "midpoint" | "random";
-                    };
+                    alignment?: components["schemas"]["Alignment"];
                     /** @default {} */
                     repair: {
                         /**
@@ -969,9 +1071,12 @@ export interface components {
                 variant: "naive" | "aligned" | "repaired";
             };
             models: number;
+            modelNames?: string[];
             evaluation: {
                 samples: number;
                 calibrationSamples: number;
+                dataset?: string;
+                calibrationDataset?: string;
             };
             unusedTensors: string[];
             warnings: string[];
@@ -981,6 +1086,12 @@ export interface components {
                 code: string;
                 message: string;
             }[];
+        };
+        WeightsLink: {
+            /** Format: uri */
+            url: string;
+            /** Format: date-time */
+            expiresAt: string;
         };
     };
     responses: never;
@@ -1010,6 +1121,15 @@ export interface operations {
                         /** @enum {boolean} */
                         ok: true;
                     };
+                };
+            };
+            /** @description A request the edge refuses before any route runs (e.g. 431: headers too large) */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -1468,6 +1588,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The job failed (`job_failed`, with the job's `error`) or was canceled (`job_canceled`): it has no results */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getReportSvg: {
@@ -1508,6 +1637,64 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The job failed (`job_failed`, with the job's `error`) or was canceled (`job_canceled`): it has no results */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getReportHtml: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page (no scripts, no external assets) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Missing or unknown API key (`unauthorized`) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Unknown job (`not_found`) or the result does not exist yet (`result_not_ready`) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The job failed (`job_failed`, with the job's `error`) or was canceled (`job_canceled`): it has no results */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getWeights: {
@@ -1521,6 +1708,15 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description Where to GET the merged safetensors file, and until when */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WeightsLink"];
+                };
+            };
             /** @description Presigned URL in Location */
             302: {
                 headers: {
@@ -1540,6 +1736,15 @@ export interface operations {
             };
             /** @description Unknown job (`not_found`) or the result does not exist yet (`result_not_ready`) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The job failed (`job_failed`, with the job's `error`) or was canceled (`job_canceled`): it has no results */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

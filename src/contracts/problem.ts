@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { JobError } from './job.ts';
 
 /** Stable machine-readable error codes: clients branch on these, never on titles or messages. */
 export const ProblemCode = z
@@ -17,6 +18,8 @@ export const ProblemCode = z
     'input_unreachable',
     'job_not_cancelable',
     'result_not_ready',
+    'job_failed',
+    'job_canceled',
     'method_not_allowed',
     'headers_too_large',
     'malformed_request',
@@ -46,6 +49,8 @@ export const Problem = z
     instance: z.string().optional(),
     code: ProblemCode,
     errors: z.array(FieldError).optional(),
+    /** `job_failed`: the job's own error (its code is the engine's or the runner's) */
+    error: JobError.optional(),
   })
   .meta({ id: 'Problem' });
 export type Problem = z.infer<typeof Problem>;

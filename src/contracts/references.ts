@@ -19,10 +19,30 @@ export const AnyRef = z.union([UploadRef, UriRef, UrlRef, PathRef]);
 export type RemoteRef = z.infer<typeof RemoteRef>;
 export type AnyRef = z.infer<typeof AnyRef>;
 
+/**
+ * Per-channel input normalisation, `(x - mean[c]) / std[c]`, applied to the samples as loaded (uint8
+ * already scaled to [0, 1]); one value each applies to every channel. The channel axis is the
+ * layout's: the first sample axis for pytorch (C,H,W), the last for tfjs (H,W,C).
+ */
+export const Normalization = z
+  .strictObject({
+    mean: z.array(z.number()).min(1).max(4096),
+    std: z.array(z.number().positive()).min(1).max(4096),
+  })
+  .refine((n) => n.mean.length === n.std.length, { path: ['std'], message: 'mean and std need the same number of values (one per channel, or one for all)' })
+  .meta({ id: 'Normalization', example: { mean: [0.2860], std: [0.3530] } });
+export type Normalization = z.infer<typeof Normalization>;
+
+/** What any dataset reference may add: a prefix of its samples, and a normalisation. */
+export const datasetOptions = {
+  limit: z.number().int().min(1).max(1_000_000).optional(),
+  normalize: Normalization.optional(),
+};
+
 export const BuiltinDatasetName = z.enum(['mnist', 'fashion-mnist']);
 export const BuiltinDataset = z.strictObject({
   builtin: BuiltinDatasetName,
   split: z.enum(['train', 'test']).default('test'),
-  limit: z.number().int().min(1).max(1_000_000).optional(),
+  ...datasetOptions,
 });
 export type BuiltinDataset = z.infer<typeof BuiltinDataset>;

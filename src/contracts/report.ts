@@ -31,7 +31,15 @@ export const Report = z.object({
   backend: z.string(),
   merged: z.object({ alpha: z.number(), variant: Variant }),
   models: z.number().int(),
-  evaluation: z.object({ samples: z.number().int(), calibrationSamples: z.number().int() }),
+  /** a short name per model (file, object or upload id), for titles */
+  modelNames: z.array(z.string()).optional(),
+  evaluation: z.object({
+    samples: z.number().int(),
+    calibrationSamples: z.number().int(),
+    /** what the barriers were measured on, e.g. `fashion-mnist test` or a file name */
+    dataset: z.string().optional(),
+    calibrationDataset: z.string().optional(),
+  }),
   unusedTensors: z.array(z.string()),
   warnings: z.array(z.string()),
   siteIssues: z.array(SiteIssue),

@@ -24,3 +24,13 @@ export const Upload = z
   })
   .meta({ id: 'Upload' });
 export type Upload = z.infer<typeof Upload>;
+
+/** GET /v1/merges/{id}/weights with `Accept: application/json`: a presigned GET, no redirect. */
+export const WeightsLink = z
+  .strictObject({
+    /** GET this without the API key before `expiresAt` */
+    url: z.url(),
+    expiresAt: z.iso.datetime(),
+  })
+  .meta({ id: 'WeightsLink' });
+export type WeightsLink = z.infer<typeof WeightsLink>;

@@ -3,9 +3,10 @@ import { initBackend } from '../pipeline/runtime/backend.ts';
 import { runMerge } from '../pipeline/merge.ts';
 import { prepareMerge, type OpenSource } from '../pipeline/prepare.ts';
 import { encodeSafetensors } from '../pipeline/io/safetensors.ts';
+import { renderReportHtml } from '../pipeline/report/html.ts';
 import { renderReportSvg } from '../pipeline/report/svg.ts';
 import { nodeHost } from '../pipeline/runtime/nodeHost.ts';
-import { keys } from '../storage/keys.ts';
+import { keys, type ResultFile } from '../storage/keys.ts';
 import type { Outbound } from '../storage/outbound/client.ts';
 import { nodeOutbound } from '../storage/outbound/node.ts';
 import { publicOnly } from '../storage/outbound/policy.ts';
@@ -20,9 +21,10 @@ export type JobStage = 'load' | 'align' | 'repair' | 'sweep' | 'output' | 'write
 const STAGE_SPAN: Record<JobStage, [number, number]> = {
   load: [0, 0.05], align: [0.05, 0.3], repair: [0.3, 0.4], sweep: [0.4, 0.95], output: [0.95, 0.97], write: [0.97, 1],
 };
+/** Rounded to 0.1 %: clients print it, and 0.8999999999999999 is noise, not precision. */
 export function overallProgress(stage: JobStage, fraction: number): number {
   const [from, to] = STAGE_SPAN[stage];
-  return from + (to - from) * Math.min(1, Math.max(0, fraction));
+  return Math.round((from + (to - from) * Math.min(1, Math.max(0, fraction))) * 1000) / 1000;
 }
 
 export interface ExecuteOptions {
@@ -56,8 +58,8 @@ function withheld(err: unknown): JobFailure {
 }
 
 /**
- * One job, start to finish: read the request, load inputs, merge, write `report.svg`, `report.json`
- * and `merged.safetensors`. Deterministic for a given request, so a job run twice (a retry, a
+ * One job, start to finish: read the request, load inputs, merge, write `report.svg`, `report.html`,
+ * `report.json` and `merged.safetensors`. Deterministic for a given request, so a job run twice (a retry, a
  * recovery after a crash) writes the same weights. Throws JobFailure or the engine's errors.
  */
 export async function executeJob(opts: ExecuteOptions): Promise<Report> {
@@ -90,8 +92,9 @@ export async function executeJob(opts: ExecuteOptions): Promise<Report> {
   }
   const { merged, report } = result;
   progress('write', 0);
-  const file = (name: 'report.svg' | 'report.json' | 'merged.safetensors') => keys.jobFile(tenant, jobId, name);
+  const file = (name: ResultFile) => keys.jobFile(tenant, jobId, name);
   await store.putBytes(file('report.svg'), renderReportSvg(report), 'image/svg+xml');
+  await store.putBytes(file('report.html'), renderReportHtml(report), 'text/html; charset=utf-8');
   await store.putBytes(file('report.json'), JSON.stringify(report, null, 2) + '\n', 'application/json');
   progress('write', 0.3);
   await store.putBytes(file('merged.safetensors'), encodeSafetensors(merged, {

@@ -12,12 +12,17 @@ import { JobDocument } from './jobDocument.ts';
 import type { WebhookSender } from './webhooks.ts';
 
 export type Outcome = 'succeeded' | 'failed' | 'canceled' | 'released' | 'skipped';
+/** How one dispatch ended on this runner; a failure carries the job's error. */
+export interface JobOutcome { outcome: Outcome; error?: Job['error'] }
+/** One structured log line (npm start sends them to a file, a bare runner to stdout). */
+export type RunnerLog = (entry: Record<string, unknown>) => void;
 
 export interface LifecycleDeps {
   config: RunnerConfig;
   webhooks: WebhookSender;
   /** aborted when the runner shuts down: running jobs go back to `queued` for the next runner */
   shutdown: AbortSignal;
+  log: RunnerLog;
 }
 
 const CHILD = fileURLToPath(new URL('./child.ts', import.meta.url));
@@ -40,7 +45,7 @@ export function heartbeatFresh(job: Job, staleMs: number, now = Date.now()): boo
  * heartbeats, then end it `succeeded`, `failed` or `canceled` (results deleted unless it succeeded),
  * remove it from the open-jobs index and hand its webhook to the sender.
  */
-export async function runJob(deps: LifecycleDeps, msg: DispatchMessage): Promise<Outcome> {
+export async function runJob(deps: LifecycleDeps, msg: DispatchMessage): Promise<JobOutcome> {
   const { config } = deps;
   const store = config.store;
   const doc = new JobDocument(store, msg.tenant, msg.jobId);
@@ -50,20 +55,20 @@ export async function runJob(deps: LifecycleDeps, msg: DispatchMessage): Promise
   // gone, or already ended (canceled while queued, or finished by another runner)
   if (!cur || terminalStatuses.includes(cur.job.status)) {
     await closeIndex();
-    return 'skipped';
+    return { outcome: 'skipped' };
   }
   if (await doc.cancelRequested()) return finish(deps, doc, 'canceled', null);
   // another runner is on it and alive
-  if (cur.job.status === 'running' && heartbeatFresh(cur.job, config.staleMs)) return 'skipped';
+  if (cur.job.status === 'running' && heartbeatFresh(cur.job, config.staleMs)) return { outcome: 'skipped' };
 
   const claimed: Job = { ...cur.job, status: 'running', stage: 'load', progress: 0, heartbeatAt: new Date().toISOString(), attempts: cur.job.attempts + 1, error: null };
-  if (!(await doc.write(claimed, cur.etag))) return 'skipped'; // someone claimed it between our read and write
+  if (!(await doc.write(claimed, cur.etag))) return { outcome: 'skipped' }; // someone claimed it between our read and write
 
   const state = { stage: 'load' as JobStage, fraction: 0 };
   let ended: { kind: 'done' } | { kind: 'failed'; code: string; message: string } | undefined;
   let stopReason: 'canceled' | 'released' | 'timeout' | undefined;
   const child = forkChild(['run', msg.tenant, msg.jobId], config.storage);
-  console.log(JSON.stringify({ runner: config.runnerId, job: msg.jobId, attempt: claimed.attempts, pid: child.pid }));
+  deps.log({ runner: config.runnerId, job: msg.jobId, attempt: claimed.attempts, pid: child.pid });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((ok) => child.once('exit', (code, signal) => ok({ code, signal })));
 
   const stop = (reason: 'canceled' | 'released' | 'timeout') => {
@@ -104,7 +109,7 @@ export async function runJob(deps: LifecycleDeps, msg: DispatchMessage): Promise
 
   if (stopReason === 'released' && !(await doc.cancelRequested())) {
     await doc.update((job) => (job.status === 'running' ? { ...job, status: 'queued', stage: null, progress: 0, heartbeatAt: null } : job));
-    return 'released';
+    return { outcome: 'released' };
   }
   if (stopReason === 'canceled' || (await doc.cancelRequested())) return finish(deps, doc, 'canceled', null);
   if (stopReason === 'timeout') return finish(deps, doc, 'failed', { code: 'job_timeout', message: `the merge ran longer than ${config.jobTimeoutMs / 1000} s (BASIN_JOB_TIMEOUT_SECONDS); ask for fewer steps, points or samples` });
@@ -115,7 +120,7 @@ export async function runJob(deps: LifecycleDeps, msg: DispatchMessage): Promise
 }
 
 /** The end of a job: results kept only on success, status written, index closed, webhook owed. */
-async function finish(deps: LifecycleDeps, doc: JobDocument, status: Exclude<JobStatus, 'queued' | 'running'>, error: Job['error']): Promise<Outcome> {
+async function finish(deps: LifecycleDeps, doc: JobDocument, status: Exclude<JobStatus, 'queued' | 'running'>, error: Job['error']): Promise<JobOutcome> {
   const store: BlobStore = deps.config.store;
   if (status !== 'succeeded') {
     await Promise.all(resultFiles.map((f) => store.delete(keys.jobFile(doc.tenant, doc.id, f))));
@@ -135,5 +140,5 @@ async function finish(deps: LifecycleDeps, doc: JobDocument, status: Exclude<Job
   }));
   await store.delete(keys.openJob(doc.id));
   if (event && url) await deps.webhooks.start(doc.id);
-  return status;
+  return error ? { outcome: status, error } : { outcome: status };
 }

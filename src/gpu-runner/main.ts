@@ -2,6 +2,7 @@ import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { runnerConfigFromEnv, type RunnerEnv } from './config.ts';
+import type { RunnerLog } from './lifecycle.ts';
 import { createRunner, type Runner } from './runner.ts';
 
 export interface RunningRunner {
@@ -12,11 +13,11 @@ export interface RunningRunner {
   close(): Promise<void>;
 }
 
-/** The runner on Node: HTTP on RUNNER_HOST:RUNNER_PORT (default 127.0.0.1:8788). */
-export async function startRunner(env: RunnerEnv = process.env): Promise<RunningRunner> {
+/** The runner on Node: HTTP on RUNNER_HOST:RUNNER_PORT (default 127.0.0.1:8788); JSON log lines to stdout unless `log` says where. */
+export async function startRunner(env: RunnerEnv = process.env, log?: RunnerLog): Promise<RunningRunner> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const config = runnerConfigFromEnv(env);
-  const runner = createRunner(config);
+  const runner = createRunner(config, { log });
   const host = env.RUNNER_HOST ?? '127.0.0.1';
   const server = await new Promise<ReturnType<typeof serve>>((ok) => {
     const s = serve({ fetch: runner.app.fetch, port: Number(env.RUNNER_PORT ?? 8788), hostname: host }, () => ok(s));

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { DispatchMessage } from '../contracts/job.ts';
 import type { RunnerConfig } from './config.ts';
-import { forkChild, runJob, type LifecycleDeps } from './lifecycle.ts';
+import { forkChild, runJob, type LifecycleDeps, type RunnerLog } from './lifecycle.ts';
 import { JobQueue } from './queue.ts';
 import { scanOpenJobs } from './recovery.ts';
 import { verifyDispatch } from './verify.ts';
@@ -14,17 +14,18 @@ export interface BackendStatus { name: string | null; tried: { name: string; ok:
  * The runner: a signed dispatch endpoint and a periodic S3 scan feed one bounded queue; each job
  * runs in its own process (lifecycle.ts); webhooks go out on their own schedule (webhooks.ts).
  */
-export function createRunner(config: RunnerConfig, options: { webhooks?: WebhookSenderOptions } = {}) {
+export function createRunner(config: RunnerConfig, options: { webhooks?: WebhookSenderOptions; log?: RunnerLog } = {}) {
   const shutdown = new AbortController();
   const webhooks = new WebhookSender(config.store, config.webhooks, options.webhooks);
-  const deps: LifecycleDeps = { config, webhooks, shutdown: shutdown.signal };
+  const log = options.log ?? ((entry) => console.log(JSON.stringify(entry)));
+  const deps: LifecycleDeps = { config, webhooks, shutdown: shutdown.signal, log };
   /** the latest jobs' outcomes, for logs and tests (bounded: a runner lives long) */
-  const outcomes: { jobId: string; outcome: string }[] = [];
+  const outcomes: { jobId: string; outcome: string; error?: string }[] = [];
   const queue = new JobQueue(config.concurrency, config.queueLimit, async (msg) => {
-    const outcome = await runJob(deps, msg);
-    outcomes.push({ jobId: msg.jobId, outcome });
+    const { outcome, error } = await runJob(deps, msg);
+    outcomes.push({ jobId: msg.jobId, outcome, ...(error ? { error: error.code } : {}) });
     if (outcomes.length > 100) outcomes.shift();
-    console.log(JSON.stringify({ runner: config.runnerId, job: msg.jobId, outcome }));
+    log({ runner: config.runnerId, job: msg.jobId, outcome, ...(error ? { error: error.code, message: error.message.slice(0, 500) } : {}) });
   });
   const backend: BackendStatus = { name: null, tried: [] };
 

@@ -4,7 +4,7 @@ import type { Dataset } from './io/datasets.ts';
 import { MergeError } from './errors.ts';
 import type { ModelGraph } from './model/graph.ts';
 import { lerpStates, meanStates } from './model/interpolate.ts';
-import { alignmentMethods } from './align/methods.ts';
+import { alignmentMethods, learnedOptions } from './align/methods.ts';
 import { correctionMethods, type Correction } from './correct/methods.ts';
 import { evaluate, type Evaluation } from './model/passes.ts';
 import { describeAxis, inferPermutationSpec } from './model/permspec.ts';
@@ -23,6 +23,8 @@ export interface MergeInputs {
   backend: string;
   unusedTensors?: string[];
   warnings?: string[];
+  /** a short name per model, for the report */
+  modelNames?: string[];
   /** seconds spent loading before the engine ran, for the report */
   loadSeconds?: number;
   onProgress?: (stage: Stage, fraction: number) => void;
@@ -66,7 +68,7 @@ export function runMerge(inputs: MergeInputs): MergeResult {
   const tAlign = now();
   const alignment = alignmentMethods[method].align({
     graph, spec, models, calibration, batchSize, signal,
-    seed: options.alignment.seed, maxIterations: options.alignment.maxIterations, strategy: options.alignment.strategy, learned: options.alignment,
+    seed: options.alignment.seed, maxIterations: options.alignment.maxIterations, strategy: options.alignment.strategy, learned: learnedOptions(options.alignment),
     progress: (f) => progress('align', f),
   });
   const alignSeconds = now() - tAlign;
@@ -161,7 +163,8 @@ export function runMerge(inputs: MergeInputs): MergeResult {
     backend: inputs.backend,
     merged: { alpha: outputAlpha, variant: outputVariant },
     models: models.length,
-    evaluation: { samples: evaluation.n, calibrationSamples: calibration.n },
+    ...(inputs.modelNames ? { modelNames: inputs.modelNames } : {}),
+    evaluation: { samples: evaluation.n, calibrationSamples: calibration.n, dataset: evaluation.name, calibrationDataset: calibration.name },
     unusedTensors: inputs.unusedTensors ?? [],
     warnings: inputs.warnings ?? [],
     siteIssues,

@@ -1,9 +1,9 @@
 import type { DatasetRef, LocalMergeRequest } from '../contracts/index.ts';
-import { datasetFromTensors, loadBuiltin, subset, type Dataset } from './io/datasets.ts';
+import { datasetFromTensors, loadBuiltin, normalizeDataset, subset, type Dataset } from './io/datasets.ts';
 import { MergeError, ModelError } from './errors.ts';
 import { featuresOf, sizeOf } from './layers/shape.ts';
 import { buildGraph, unusedTensors, type ModelGraph, type TensorShapes } from './model/graph.ts';
-import { alignmentMethods } from './align/methods.ts';
+import { alignmentMethods, learnedOptions } from './align/methods.ts';
 import { resolveCorrection } from './merge.ts';
 import { readHeader, readSafetensors, type ByteSource } from './io/safetensors.ts';
 import type { PackageFiles } from './runtime/host.ts';
@@ -20,6 +20,16 @@ export interface PreparedMerge {
   calibration: Dataset;
   unusedTensors: string[];
   warnings: string[];
+  /** a short name per model (file, upload id or object), for the report's title */
+  modelNames: string[];
+}
+
+type Ref = LocalMergeRequest['models'][number];
+/** What a reader calls an input: its file or object name, or its upload id. */
+export function refLabel(ref: Ref | DatasetRef): string {
+  if ('builtin' in ref) return `${ref.builtin} ${ref.split}${ref.normalize ? ', normalised' : ''}`;
+  const where = 'upload' in ref ? ref.upload : 'uri' in ref ? ref.uri : 'url' in ref ? new URL(ref.url).pathname : ref.path;
+  return where.split('/').filter(Boolean).pop() ?? where;
 }
 
 const CALIBRATION_DEFAULT_LIMIT = 5000;
@@ -59,6 +69,8 @@ async function loadDataset(open: OpenSource, files: PackageFiles, ref: DatasetRe
     }
     if (ref.limit !== undefined) ds = subset(ds, ref.limit);
   }
+  // built-ins are channel-first whatever the layout; files are in the layout's order
+  if (ref.normalize) ds = normalizeDataset(ds, ref.normalize, !('builtin' in ref) && graph.layout === 'tfjs');
   const need = sizeOf(graph.input);
   if (numel(ds.sampleShape) !== need) {
     throw new MergeError('dataset_shape_mismatch', `${what}: samples have shape [${ds.sampleShape.join(', ')}] (${numel(ds.sampleShape)} values); the architecture's input needs ${need}`);
@@ -76,22 +88,26 @@ export async function prepareMerge(request: LocalMergeRequest, open: OpenSource,
   for (const [i, ref] of request.models.entries()) loaded.push(await loadModel(open, ref, i, request.architecture));
   const graph = loaded[0].graph;
   const warnings: string[] = [];
-  const evaluation = await loadDataset(open, files, request.data.evaluation, 'data.evaluation', graph);
+  const evaluationRef = request.data.evaluation;
+  const evaluation = await loadDataset(open, files, evaluationRef, 'data.evaluation', graph);
   const correction = resolveCorrection(request.repair.method, graph);
-  const needsCalibration = alignmentMethods[request.alignment.method].needsData(request.alignment) || correction !== 'none';
-  let calibration = evaluation;
-  if (request.data.calibration) {
-    calibration = await loadDataset(open, files, request.data.calibration, 'data.calibration', graph);
-  } else if (needsCalibration) {
-    const ev = request.data.evaluation;
-    if ('builtin' in ev) {
-      calibration = await loadDataset(open, files, { builtin: ev.builtin, split: 'train', limit: CALIBRATION_DEFAULT_LIMIT }, 'data.calibration', graph);
-    } else {
-      warnings.push('no data.calibration given: the evaluation data is used to calibrate, so the reported barriers are optimistic');
-    }
+  const needsCalibration = alignmentMethods[request.alignment.method].needsData(learnedOptions(request.alignment)) || correction !== 'none';
+  let calibrationRef: DatasetRef | undefined = request.data.calibration;
+  if (!calibrationRef && needsCalibration) {
+    if ('builtin' in evaluationRef) calibrationRef = { builtin: evaluationRef.builtin, split: 'train', limit: CALIBRATION_DEFAULT_LIMIT, normalize: evaluationRef.normalize };
+    else warnings.push('no data.calibration given: the evaluation data is used to calibrate, so the reported barriers are optimistic');
   }
+  const calibration = calibrationRef ? await loadDataset(open, files, calibrationRef, 'data.calibration', graph) : evaluation;
   const labelMax = evaluation.y.reduce((m, v) => Math.max(m, v), 0);
   const classes = featuresOf(graph.byId.get(graph.output)!.shape);
   if (labelMax >= classes) throw new MergeError('label_out_of_range', `data.evaluation: label ${labelMax} is out of range for a net with ${classes} outputs`);
-  return { graph, models: loaded.map((l) => l.state), evaluation, calibration, unusedTensors: loaded[0].unused, warnings };
+  return {
+    graph,
+    models: loaded.map((l) => l.state),
+    evaluation: { ...evaluation, name: refLabel(evaluationRef) },
+    calibration: { ...calibration, name: refLabel(calibrationRef ?? evaluationRef) },
+    unusedTensors: loaded[0].unused,
+    warnings,
+    modelNames: request.models.map(refLabel),
+  };
 }

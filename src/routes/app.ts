@@ -1,12 +1,14 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { swaggerUI } from '@hono/swagger-ui';
 import type { Context, MiddlewareHandler } from 'hono';
+import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
 import { keys } from '../storage/keys.ts';
 import { bearerAuth, type AuthEnv } from './auth.ts';
 import { jsonBody } from './body.ts';
 import type { AppConfig } from './config.ts';
 import { canonicalJson, newId, sha256Hex } from './crypto.ts';
+import { mountDocs } from './docs.ts';
+import { prefersJson } from './accept.ts';
 import { checkInputs } from './inputs.ts';
 import { JobStore } from './jobs.ts';
 import { GroupStore, verifyStandardWebhook } from './hooks.ts';
@@ -59,7 +61,7 @@ export function createApp(config: AppConfig) {
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'API key' });
 
   app.onError((err, c) => {
-    if (err instanceof ProblemError) return problem(c, err.status, err.code, err.message, err.errors);
+    if (err instanceof ProblemError) return problem(c, err.status, err.code, err.message, err.errors, err.jobError);
     if (err instanceof HTTPException && err.status < 500) return problem(c, err.status, err.status === 413 ? 'payload_too_large' : 'validation_failed', err.message);
     // S3 down or unreachable is the service's problem, not the client's, and worth a retry
     if (isStorageOutage(err)) return problem(c, 503, 'storage_unavailable');
@@ -80,6 +82,17 @@ export function createApp(config: AppConfig) {
     c.header('allow', allow.join(', '));
     return problem(c, 405, 'method_not_allowed', `${c.req.method} is not allowed here; use ${allow.join(', ')}`);
   });
+
+  // Browsers: preflights are answered here, before auth (they carry no credentials); only the
+  // configured origins get Access-Control-Allow-Origin, so with none configured browsers are refused.
+  const origins = config.corsOrigins ?? [];
+  app.use('*', cors({
+    origin: (origin) => (origins.includes('*') ? '*' : origins.includes(origin) ? origin : null),
+    allowMethods: ['GET', 'HEAD', 'POST', 'DELETE', 'OPTIONS'],
+    allowHeaders: ['authorization', 'content-type', 'idempotency-key', 'webhook-id', 'webhook-timestamp', 'webhook-signature'],
+    exposeHeaders: ['location', 'idempotent-replayed', 'allow', 'www-authenticate'],
+    maxAge: 600,
+  }));
 
   // Jobs the runner did not take are offered again on the next request once the interval has passed.
   const reoffer = throttledReoffer(store, config.runner, config.reofferIntervalMs ?? Number.POSITIVE_INFINITY, config.dispatchTimeoutMs);
@@ -177,13 +190,18 @@ export function createApp(config: AppConfig) {
 
   app.openapi(spec.cancelMerge, async (c) => c.json(await jobs.cancel(c.get('tenant'), c.req.valid('param').id), 200));
 
-  /** Results exist only for succeeded jobs: a failed or canceled job's leftovers are never served. */
+  /**
+   * Results exist only for succeeded jobs: a failed or canceled job's leftovers are never served, and
+   * its answer says it ended and why (409), so a client stops waiting.
+   */
   const succeeded = async (tenant: string, id: string, what: string) => {
     const job = await jobs.get(tenant, id);
-    if (job.status !== 'succeeded') throw new ProblemError(404, 'result_not_ready', `merge ${id} is ${job.status}: no ${what}`);
+    if (job.status === 'failed') throw new ProblemError(409, 'job_failed', `merge ${id} failed (${job.error?.code ?? 'unknown'}: ${job.error?.message ?? 'no reason recorded'}): no ${what}`, undefined, job.error ?? undefined);
+    if (job.status === 'canceled') throw new ProblemError(409, 'job_canceled', `merge ${id} was canceled: no ${what}`);
+    if (job.status !== 'succeeded') throw new ProblemError(404, 'result_not_ready', `merge ${id} is ${job.status}: no ${what} yet`);
   };
-  /** A result object of an existing job of this tenant, or the right 404. */
-  const resultBytes = async (tenant: string, id: string, file: 'report.json' | 'report.svg') => {
+  /** A result object of an existing job of this tenant, or the right 404/409. */
+  const resultBytes = async (tenant: string, id: string, file: 'report.json' | 'report.svg' | 'report.html') => {
     await succeeded(tenant, id, file);
     const bytes = await store.getBytes(keys.jobFile(tenant, id, file));
     if (!bytes) throw new ProblemError(404, 'result_not_ready', `merge ${id} has no ${file} yet`);
@@ -193,9 +211,15 @@ export function createApp(config: AppConfig) {
     const bytes = await resultBytes(c.get('tenant'), c.req.valid('param').id, 'report.json');
     return c.body(bytes as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'application/json' }) as never;
   });
+  // Documents rendered from tenant-supplied names: no scripts, nothing fetched, even if one slipped through.
+  const documentHeaders = { 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; img-src data:", 'x-content-type-options': 'nosniff' };
   app.openapi(spec.getReportSvg, async (c) => {
     const bytes = await resultBytes(c.get('tenant'), c.req.valid('param').id, 'report.svg');
-    return c.body(bytes as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'image/svg+xml' }) as never;
+    return c.body(bytes as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'image/svg+xml', ...documentHeaders }) as never;
+  });
+  app.openapi(spec.getReportHtml, async (c) => {
+    const bytes = await resultBytes(c.get('tenant'), c.req.valid('param').id, 'report.html');
+    return c.body(bytes as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'text/html; charset=utf-8', ...documentHeaders }) as never;
   });
   app.openapi(spec.getWeights, async (c) => {
     const tenant = c.get('tenant');
@@ -204,12 +228,16 @@ export function createApp(config: AppConfig) {
     const key = keys.jobFile(tenant, id, 'merged.safetensors');
     if (!(await store.head(key))) throw new ProblemError(404, 'result_not_ready', `merge ${id} has no merged weights yet`);
     const url = await store.presignGet(key, { expiresIn: limits.presignSeconds, filename: `${id}.safetensors` });
+    // Clients that must not follow redirects (generated ones that parse every body as JSON) ask for JSON.
+    if (prefersJson(c.req.header('accept'))) {
+      return c.json({ url, expiresAt: new Date(Date.now() + limits.presignSeconds * 1000).toISOString() }, 200);
+    }
     return c.redirect(url, 302) as never;
   });
 
   let yaml: string | undefined; // built on first request: the routes are all registered by then
   app.get('/openapi.yaml', (c) => c.body((yaml ??= openApiYaml(app)), 200, { 'content-type': 'application/yaml; charset=utf-8' }));
-  app.get('/docs', swaggerUI({ url: '/openapi.yaml', title: 'basin API' }));
+  mountDocs(app, config.docsAssets);
   // The entry points drive re-offers from outside requests too: Node's timer, the Worker's cron.
   return Object.assign(app, { reoffer });
 }

@@ -1,5 +1,6 @@
 import type { Outbound } from '../storage/outbound/client.ts';
 import type { BlobStore } from '../storage/store.ts';
+import type { DocsAssets } from './docs.ts';
 import type { RunnerTarget } from './dispatch.ts';
 
 export interface Limits {
@@ -40,6 +41,10 @@ export interface AppConfig {
   outbound: Outbound;
   /** ms to wait on the runner before leaving the job queued */
   dispatchTimeoutMs?: number;
+  /** browser origins allowed to call the API (`*`: any); none: browsers on other origins are refused */
+  corsOrigins?: readonly string[];
+  /** where /docs finds the Swagger UI files (the entry point knows: node_modules or Workers assets) */
+  docsAssets?: DocsAssets;
 }
 
 /** `BASIN_API_KEYS` = `sha256hex:tenant,sha256hex:tenant`. */

@@ -15,6 +15,8 @@ export interface BasinEnv extends StorageEnv {
   BASIN_PRESIGN_SECONDS?: string;
   /** how often jobs the runner did not take are offered again (default 60) */
   BASIN_REOFFER_SECONDS?: string;
+  /** browser origins allowed by CORS, comma-separated (`*`: any); default none */
+  BASIN_CORS_ORIGINS?: string;
 }
 
 /**
@@ -39,6 +41,7 @@ export function configFromEnv(env: BasinEnv, outboundFor: (policy: OutboundPolic
     hookSecret: env.BASIN_HOOK_SECRET || undefined,
     runner: env.RUNNER_URL ? { url: env.RUNNER_URL, secret: env.RUNNER_SECRET ?? '' } : undefined,
     reofferIntervalMs: int(env.BASIN_REOFFER_SECONDS, 60) * 1000,
+    corsOrigins: (env.BASIN_CORS_ORIGINS ?? '').split(',').map((o) => o.trim().replace(/\/+$/, '')).filter(Boolean),
     limits: {
       maxBodyBytes: int(env.BASIN_MAX_BODY_BYTES, defaultLimits.maxBodyBytes),
       maxUploadBytes: int(env.BASIN_MAX_UPLOAD_BYTES, defaultLimits.maxUploadBytes),

@@ -1,12 +1,14 @@
 import { serve } from '@hono/node-server';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { startLocalS3, type LocalS3 } from '../storage/localS3.ts';
 import { nodeOutbound } from '../storage/outbound/node.ts';
 import { createApp } from './app.ts';
 import { answerClientError } from './clientError.ts';
+import type { DocsAssets } from './docs.ts';
 import { configFromEnv, DEV_API_KEY, type BasinEnv } from './env.ts';
 
 export interface RunningEdge {
@@ -14,6 +16,17 @@ export interface RunningEdge {
   port: number;
   localS3?: LocalS3;
   close(): Promise<void>;
+}
+
+/** /docs's files from the installed swagger-ui-dist, read once each. */
+export function nodeDocsAssets(): DocsAssets {
+  const dir = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+  const files = new Map<string, Promise<Uint8Array | undefined>>();
+  return (file) => {
+    let bytes = files.get(file);
+    if (!bytes) files.set(file, (bytes = readFile(join(dir, file)).then((b) => new Uint8Array(b), () => undefined)));
+    return bytes;
+  };
 }
 
 /**
@@ -33,7 +46,7 @@ export async function startEdge(env: BasinEnv & { PORT?: string; HOST?: string; 
   }
   // on Node, `url` references are resolved once, every address checked, and the connection pinned
   const config = configFromEnv(env, nodeOutbound);
-  const app = createApp(config);
+  const app = createApp({ ...config, docsAssets: nodeDocsAssets() });
   // Re-offer jobs the runner did not take even when no requests come in (requests also trigger it).
   const timer = config.runner && config.reofferIntervalMs ? setInterval(() => void app.reoffer(true), config.reofferIntervalMs) : undefined;
   timer?.unref();

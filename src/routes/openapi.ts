@@ -13,8 +13,12 @@ export function openApiDocument(app: OpenAPIHono<any>): object {
       version: '0.1.0',
       description:
         'Serverless model merging: permutation alignment (Git Re-Basin), REPAIR/RESET, interpolation barrier reports. Errors are RFC 9457 application/problem+json with a stable `code`.',
+      license: { name: 'MIT', url: 'https://opensource.org/license/mit' },
     },
-    servers: [{ url: 'http://127.0.0.1:8787', description: 'local stack' }],
+    // Relative: the API is wherever this document was fetched from (a generated client sets its base URL).
+    servers: [{ url: '/', description: 'this API: the origin that serves this document' }],
+    // Every operation needs the API key unless it says otherwise (security: []).
+    security: [{ bearer: [] }],
   });
 }
 const registered = new WeakSet<object>();

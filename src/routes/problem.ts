@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { JobError } from '../contracts/job.ts';
 import type { FieldError, Problem, ProblemCode } from '../contracts/problem.ts';
 
 const titles: Record<ProblemCode, string> = {
@@ -17,6 +18,8 @@ const titles: Record<ProblemCode, string> = {
   input_unreachable: 'A referenced URL could not be fetched',
   job_not_cancelable: 'The job has already finished',
   result_not_ready: 'The result does not exist yet',
+  job_failed: 'The merge failed: it has no results',
+  job_canceled: 'The merge was canceled: it has no results',
   method_not_allowed: 'Method not allowed',
   headers_too_large: 'The request headers are too large',
   malformed_request: 'The request is not valid HTTP',
@@ -32,12 +35,14 @@ export class ProblemError extends Error {
     readonly code: ProblemCode,
     detail?: string,
     readonly errors?: FieldError[],
+    /** a failed job's own error, for answers about its results */
+    readonly jobError?: JobError,
   ) {
     super(detail ?? titles[code]);
   }
 }
 
-export function problemBody(status: number, code: ProblemCode, detail?: string, errors?: FieldError[]): Problem {
+export function problemBody(status: number, code: ProblemCode, detail?: string, errors?: FieldError[], jobError?: JobError): Problem {
   return {
     type: `/problems/${code}`,
     title: titles[code],
@@ -45,11 +50,12 @@ export function problemBody(status: number, code: ProblemCode, detail?: string, 
     code,
     ...(detail ? { detail } : {}),
     ...(errors ? { errors } : {}),
+    ...(jobError ? { error: jobError } : {}),
   };
 }
 
-export function problem(c: Context, status: ContentfulStatusCode, code: ProblemCode, detail?: string, errors?: FieldError[]) {
-  const body = { ...problemBody(status, code, detail, errors), instance: c.req.path };
+export function problem(c: Context, status: ContentfulStatusCode, code: ProblemCode, detail?: string, errors?: FieldError[], jobError?: JobError) {
+  const body = { ...problemBody(status, code, detail, errors, jobError), instance: c.req.path };
   return c.body(JSON.stringify(body), status, { 'content-type': 'application/problem+json' });
 }
 

@@ -4,7 +4,7 @@ import { Job, JobList, MergeEvent } from '../contracts/job.ts';
 import { MergeRequest } from '../contracts/mergeRequest.ts';
 import { Problem } from '../contracts/problem.ts';
 import { Report } from '../contracts/report.ts';
-import { Upload, UploadCreate } from '../contracts/upload.ts';
+import { Upload, UploadCreate, WeightsLink } from '../contracts/upload.ts';
 
 /**
  * The HTTP contract: every route's schemas, from which openapi.yaml is generated. Handlers live in
@@ -96,6 +96,8 @@ export const cancelMerge = createRoute({
 });
 
 const notReady = problem('Unknown job (`not_found`) or the result does not exist yet (`result_not_ready`)');
+const ended = problem('The job failed (`job_failed`, with the job\'s `error`) or was canceled (`job_canceled`): it has no results');
+const resultErrors = { 401: errors[401], 404: notReady, 409: ended };
 
 export const getReport = createRoute({
   method: 'get',
@@ -105,32 +107,45 @@ export const getReport = createRoute({
   tags: ['results'],
   security,
   request: { params: idParams },
-  responses: { 200: json(ReportBody, 'The report'), 401: errors[401], 404: notReady },
+  responses: { 200: json(ReportBody, 'The report'), ...resultErrors },
 });
 
-export const getReportSvg = createRoute({
-  method: 'get',
-  path: '/v1/merges/{id}/report.svg',
-  operationId: 'getReportSvg',
-  summary: 'Loss and accuracy against alpha, one line per variant',
-  tags: ['results'],
-  security,
-  request: { params: idParams },
-  responses: { 200: { description: 'The plot', content: { 'image/svg+xml': { schema: z.string() } } }, 401: errors[401], 404: notReady },
-});
+/** A result document of a succeeded job, served as stored. */
+const resultDocument = <P extends string, O extends string>(path: P, operationId: O, summary: string, type: string, description: string) =>
+  createRoute({
+    method: 'get',
+    path,
+    operationId,
+    summary,
+    tags: ['results'],
+    security,
+    request: { params: idParams },
+    responses: { 200: { description, content: { [type]: { schema: z.string() } } }, ...resultErrors },
+  });
+
+export const getReportSvg = resultDocument('/v1/merges/{id}/report.svg', 'getReportSvg', 'Loss and accuracy against alpha, one line per variant', 'image/svg+xml', 'The plot');
+export const getReportHtml = resultDocument(
+  '/v1/merges/{id}/report.html',
+  'getReportHtml',
+  'One self-contained page: the plot, the barrier table and the permutation spaces',
+  'text/html',
+  'The page (no scripts, no external assets)',
+);
 
 export const getWeights = createRoute({
   method: 'get',
   path: '/v1/merges/{id}/weights',
   operationId: 'getWeights',
-  summary: 'Redirect to a presigned GET of merged.safetensors',
+  summary: 'The merged weights: a presigned GET of merged.safetensors, as JSON or as a redirect',
+  description:
+    'With `Accept: application/json` (ranked at least as high as application/octet-stream): 200 with `{url, expiresAt}`, for clients that must not follow redirects; fetch `url` without the API key. Otherwise 302 to that URL.',
   tags: ['results'],
   security,
   request: { params: idParams },
   responses: {
+    200: json(WeightsLink, 'Where to GET the merged safetensors file, and until when'),
     302: { description: 'Presigned URL in Location', headers: z.object({ location: z.string() }) },
-    401: errors[401],
-    404: notReady,
+    ...resultErrors,
   },
 });
 
@@ -177,7 +192,11 @@ export const healthz = createRoute({
   operationId: 'healthz',
   summary: 'Liveness',
   tags: ['meta'],
-  responses: { 200: json(z.object({ ok: z.literal(true) }), 'Alive') },
+  security: [],
+  responses: {
+    200: json(z.object({ ok: z.literal(true) }), 'Alive'),
+    '4XX': problem('A request the edge refuses before any route runs (e.g. 431: headers too large)'),
+  },
 });
 
 /** Outbound webhooks (Standard Webhooks headers: webhook-id, webhook-timestamp, webhook-signature). */
@@ -192,6 +211,8 @@ export const webhooks = (['merge.succeeded', 'merge.failed'] as const).map((type
     headers: z.object({ 'webhook-id': z.string(), 'webhook-timestamp': z.string(), 'webhook-signature': z.string() }),
     body: { content: { 'application/json': { schema: MergeEvent } } },
   },
+  // the receiver authenticates basin by the signature, not by a key basin sends
+  security: [],
   responses: { 200: { description: 'Received (any 2xx)' } },
 }));
 

@@ -15,10 +15,11 @@ function segment(kind: string, value: string): string {
 }
 
 /** `cancel.json` is the edge's cancel request: a separate object, so a runner's status write cannot erase it. */
-export const jobFiles = ['request.json', 'status.json', 'merged.safetensors', 'report.json', 'report.svg', 'cancel.json'] as const;
+export const jobFiles = ['request.json', 'status.json', 'merged.safetensors', 'report.json', 'report.svg', 'report.html', 'cancel.json'] as const;
 /** What a succeeded job's results are; a job that did not succeed has none of them (they are deleted). */
-export const resultFiles = ['merged.safetensors', 'report.json', 'report.svg'] as const;
+export const resultFiles = ['merged.safetensors', 'report.json', 'report.svg', 'report.html'] as const;
 export type JobFile = (typeof jobFiles)[number];
+export type ResultFile = (typeof resultFiles)[number];
 
 export const keys = {
   tenant: (tenant: string) => `t/${segment('tenant', tenant)}/`,

@@ -26,7 +26,8 @@ describe('basin merge (CLI)', () => {
     const r = basin('merge', join(dir, 'request.json'), '--out', out);
     expect(r.stderr).not.toMatch(/internal error/);
     expect(r.code).toBe(0);
-    for (const f of ['merged.safetensors', 'report.json', 'report.svg']) expect(existsSync(join(out, f))).toBe(true);
+    for (const f of ['merged.safetensors', 'report.json', 'report.svg', 'report.html']) expect(existsSync(join(out, f))).toBe(true);
+    expect(readFileSync(join(out, 'report.html'), 'utf8')).toMatch(/^<!doctype html>[\s\S]*<svg[\s\S]*Permutation spaces/);
     const report = Report.parse(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')));
     expect(report.alphas).toEqual([0, 0.25, 0.5, 0.75, 1]);
     expect(report.alignment.method).toBe('weight');
@@ -34,7 +35,8 @@ describe('basin merge (CLI)', () => {
     expect(report.variants.repaired?.method).toBe('repair');
     expect(report.variants.repaired!.barrier.loss.max).toBeLessThan(report.variants.aligned!.barrier.loss.max);
     expect(report.variants.aligned!.barrier.loss.max).toBeLessThan(report.variants.naive.barrier.loss.max);
-    expect(report.evaluation).toEqual({ samples: 2000, calibrationSamples: 2000 });
+    expect(report.evaluation).toEqual({ samples: 2000, calibrationSamples: 2000, dataset: 'fashion-mnist test', calibrationDataset: 'fashion-mnist train' });
+    expect(report.modelNames).toEqual(['seed1.safetensors', 'seed2.safetensors']);
     // endpoints are the trained models themselves: well above chance
     expect(report.variants.naive.accuracy[0]).toBeGreaterThan(0.8);
     const merged = readSafetensors(bufferSource(readFileSync(join(out, 'merged.safetensors'))));
@@ -51,6 +53,8 @@ describe('basin merge (CLI)', () => {
       ['not-json.json', '{"models": [', /bad_request: .* is not valid JSON/],
       ['invalid.json', JSON.stringify({ models: [{ path: 'a' }], architecture: { template: 'mlp', input: [784], widths: [8] }, data: { evaluation: { builtin: 'mnist' } } }), /validation_failed: models: /],
       ['missing-file.json', JSON.stringify({ models: [{ path: 'nope1.safetensors' }, { path: 'nope2.safetensors' }], architecture: { template: 'mlp', input: [784], widths: [8] }, data: { evaluation: { builtin: 'mnist' } } }), /file_not_found: /],
+      ['bad-normalize.json', JSON.stringify({ models: [{ path: join(example, 'seed1.safetensors') }, { path: join(example, 'seed2.safetensors') }], architecture: { template: 'mlp', input: [1, 28, 28], widths: [128, 128, 128, 128, 128, 128] }, data: { evaluation: { builtin: 'fashion-mnist', limit: 10, normalize: { mean: [0.1, 0.2], std: [1, 1] } } } }), /bad_dataset: .*normalize has 2 values per statistic; samples of shape \[1, 28, 28\] have 1 channels/],
+      ['misplaced-option.json', JSON.stringify({ models: [{ path: 'a' }, { path: 'b' }], architecture: { template: 'mlp', input: [784], widths: [8] }, data: { evaluation: { builtin: 'mnist' } }, alignment: { method: 'weight', maxSteps: 3 } }), /validation_failed: alignment: alignment.maxSteps does not apply to alignment.method "weight"/],
       ['wrong-arch.json', JSON.stringify({ models: [{ path: join(example, 'seed1.safetensors') }, { path: join(example, 'seed2.safetensors') }], architecture: { template: 'mlp', input: [1, 28, 28], widths: [64] }, data: { evaluation: { builtin: 'fashion-mnist' } } }), /shape_mismatch: models\.0: layer "layers\.1" \(linear\): tensor "layers\.1\.weight" has 128 outputs, the architecture says 64/],
     ];
     for (const [name, body, want] of cases) {
@@ -61,5 +65,15 @@ describe('basin merge (CLI)', () => {
       expect(r.stderr, name).toMatch(want);
     }
     expect(basin('frobnicate').code).toBe(2);
+  });
+
+  it('--help names only what a clone has', () => {
+    const r = basin('--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(/DESIGN/);
+    // what it points a reader at: documents and example paths, every one in the repository
+    const files = r.stdout.match(/README\.md|openapi\.yaml|examples\/[\w./-]+\.json/g) ?? [];
+    expect(files.length).toBeGreaterThanOrEqual(3);
+    for (const file of files) expect(existsSync(join(root, file)), file).toBe(true);
   });
 });

@@ -14,6 +14,8 @@ import { storeFromEnv, type StorageEnv } from '../../src/storage/env.ts';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
 import { testS3, testStore, EXTERNAL_BUCKET, TEST_BUCKET } from '../storage/helpers.ts';
+import { sha256 } from '../routes/helpers.ts';
+import { freePort, spawnUntil } from '../routes/processes.ts';
 
 export const WEBHOOK_SECRET = 'whsec_dGVzdC13ZWJob29rLXNlY3JldC1mb3ItYmFzaW4=';
 export const EXAMPLE = 'examples/fashion-mlp6x128';
@@ -127,3 +129,33 @@ export async function webhookReceiver(plan: number[] = []) {
 }
 
 export { testStore };
+
+/**
+ * The stack as deployed, each part its own process: the runner and the edge (Node) on a fresh bucket
+ * of the test s3rver, with one API key for `tenant` whose webhooks are signed with WEBHOOK_SECRET.
+ */
+export async function startProcessStack(tenant: string, apiKey: string, extra: { edge?: NodeJS.ProcessEnv; runner?: NodeJS.ProcessEnv } = {}) {
+  const storage = testStorage(await createTestBucket());
+  const [runnerPort, edgePort] = [await freePort(), await freePort()];
+  const shared = { ...process.env, ...storage, RUNNER_SECRET: `runner-secret-${tenant}` };
+  const runner = await spawnUntil(process.execPath, ['--import', 'tsx', 'src/gpu-runner/main.ts'], {
+    ...shared, RUNNER_PORT: String(runnerPort), BASIN_HEARTBEAT_SECONDS: '0.5',
+    BASIN_WEBHOOK_SECRETS: `${tenant}:${WEBHOOK_SECRET}`, BASIN_WEBHOOK_ALLOW: '127.0.0.1', ...extra.runner,
+  }, /"dispatch"/, 60_000);
+  const edge = await spawnUntil(process.execPath, ['--import', 'tsx', 'src/routes/node.ts'], {
+    ...shared, PORT: String(edgePort), RUNNER_URL: `http://127.0.0.1:${runnerPort}/v1/dispatch`,
+    BASIN_API_KEYS: `${sha256(apiKey)}:${tenant}`, ...extra.edge,
+  }, /"listening"/, 60_000).catch(async (err: unknown) => {
+    await runner.stop();
+    throw err;
+  });
+  return {
+    base: `http://127.0.0.1:${edgePort}`,
+    runner,
+    edge,
+    stop: async () => {
+      await edge.stop();
+      await runner.stop();
+    },
+  };
+}

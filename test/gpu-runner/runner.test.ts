@@ -18,13 +18,14 @@ describe('runner: job lifecycle', () => {
   let models: { upload: string }[];
   let config: ReturnType<typeof runnerConfig>;
   let store: ReturnType<typeof runnerConfig>['store'];
+  const logged: Record<string, unknown>[] = [];
 
   beforeAll(async () => {
     // its own bucket: start() scans for open jobs, which must be this file's only
     config = runnerConfig({ bucket: await createTestBucket() }, { secrets: new Map([[tenant, WEBHOOK_SECRET]]) });
     store = config.store;
     receiver = await webhookReceiver();
-    runner = createRunner(config);
+    runner = createRunner(config, { log: (entry) => logged.push(entry) });
     models = await seedExamplePair(store, tenant, 'life');
   });
   afterAll(async () => {
@@ -77,6 +78,7 @@ describe('runner: job lifecycle', () => {
     expect(done.result.weights).toBe(`/v1/merges/${job.id}/weights`);
     expect(seen.size).toBeGreaterThan(0);
     expect(progress).toEqual([...progress].sort((a, b) => a - b)); // never goes backwards
+    for (const p of progress) expect(p).toBe(Math.round(p * 1000) / 1000); // 0.9, never 0.8999999999999999
     expect(await store.head(keys.openJob(job.id))).toBeUndefined();
 
     const report = Report.parse(await store.getJson(keys.jobFile(tenant, job.id, 'report.json')));
@@ -88,6 +90,7 @@ describe('runner: job lifecycle', () => {
     // the merged checkpoint has every tensor of its parents, in their shapes
     expect(await shapes(weights!)).toEqual(await shapes(await readFile(`${EXAMPLE}/seed1.safetensors`)));
     expect(new TextDecoder().decode(await store.getBytes(keys.jobFile(tenant, job.id, 'report.svg')))).toMatch(/^<svg/);
+    expect(new TextDecoder().decode(await store.getBytes(keys.jobFile(tenant, job.id, 'report.html')))).toMatch(/^<!doctype html>[\s\S]*<svg/);
 
     await waitFor('webhook', async () => receiver.received.length > 0);
     const event = receiver.verify(receiver.received[0]);
@@ -107,7 +110,11 @@ describe('runner: job lifecycle', () => {
     expect(done.status).toBe('failed');
     expect(done.error!.code).toMatch(/^(header_too_large|truncated|bad_header_json|bad_header)$/);
     expect(done.result).toEqual({ self: `/v1/merges/${job.id}` });
-    for (const f of ['merged.safetensors', 'report.json', 'report.svg'] as const) expect(await store.head(keys.jobFile(tenant, job.id, f))).toBeUndefined();
+    for (const f of ['merged.safetensors', 'report.json', 'report.svg', 'report.html'] as const) expect(await store.head(keys.jobFile(tenant, job.id, f))).toBeUndefined();
+    // the outcome log says why, not only that it failed
+    const line = await waitFor('the outcome log', async () => logged.find((l) => l.job === job.id && l.outcome));
+    expect(line).toMatchObject({ outcome: 'failed', error: done.error!.code });
+    expect(runner.outcomes.find((o) => o.jobId === job.id)).toEqual({ jobId: job.id, outcome: 'failed', error: done.error!.code });
     await waitFor('failure webhook', async () => receiver.received.length > before);
     const event = receiver.verify(receiver.received[before]);
     expect(event.type).toBe('merge.failed');

@@ -1,14 +1,15 @@
-import { readFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import createClient from 'openapi-fetch';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { paths } from '../../src/contracts/openapi.gen.ts';
 import { Report } from '../../src/contracts/report.ts';
 import { bufferSource, readHeader } from '../../src/pipeline/io/safetensors.ts';
-import { sha256 } from '../routes/helpers.ts';
-import { freePort, spawnUntil, type Spawned } from '../routes/processes.ts';
 import { freshTenant } from '../storage/helpers.ts';
-import { createTestBucket, EXAMPLE, exampleRequest, testStorage, waitFor, webhookReceiver, WEBHOOK_SECRET } from './helpers.ts';
+import { EXAMPLE, exampleRequest, startProcessStack, waitFor, webhookReceiver, WEBHOOK_SECRET } from './helpers.ts';
 
 type Body = paths['/v1/merges']['post']['requestBody']['content']['application/json'];
 const HOOK_SECRET = `whsec_${Buffer.from('training pipeline to basin').toString('base64')}`;
@@ -20,31 +21,19 @@ const HOOK_SECRET = `whsec_${Buffer.from('training pipeline to basin').toString(
 describe('end to end: client -> edge -> runner -> S3 -> webhook', () => {
   const tenant = freshTenant();
   const apiKey = `stack-key-${tenant}`;
-  let edge: Spawned;
-  let runner: Spawned;
+  let stack: Awaited<ReturnType<typeof startProcessStack>>;
   let receiver: Awaited<ReturnType<typeof webhookReceiver>>;
   let client: ReturnType<typeof createClient<paths>>;
   let base: string;
 
   beforeAll(async () => {
-    const storage = testStorage(await createTestBucket());
     receiver = await webhookReceiver();
-    const [runnerPort, edgePort] = [await freePort(), await freePort()];
-    const shared = { ...process.env, ...storage, RUNNER_SECRET: 'stack-runner-secret' };
-    runner = await spawnUntil(process.execPath, ['--import', 'tsx', 'src/gpu-runner/main.ts'], {
-      ...shared, RUNNER_PORT: String(runnerPort), BASIN_HEARTBEAT_SECONDS: '0.5',
-      BASIN_WEBHOOK_SECRETS: `${tenant}:${WEBHOOK_SECRET}`, BASIN_WEBHOOK_ALLOW: '127.0.0.1',
-    }, /"dispatch"/, 60_000);
-    edge = await spawnUntil(process.execPath, ['--import', 'tsx', 'src/routes/node.ts'], {
-      ...shared, PORT: String(edgePort), RUNNER_URL: `http://127.0.0.1:${runnerPort}/v1/dispatch`,
-      BASIN_API_KEYS: `${sha256(apiKey)}:${tenant}`, BASIN_HOOK_SECRET: HOOK_SECRET,
-    }, /"listening"/, 60_000);
-    base = `http://127.0.0.1:${edgePort}`;
+    stack = await startProcessStack(tenant, apiKey, { edge: { BASIN_HOOK_SECRET: HOOK_SECRET } });
+    base = stack.base;
     client = createClient<paths>({ baseUrl: base, headers: { authorization: `Bearer ${apiKey}` } });
   }, 120_000);
   afterAll(async () => {
-    await edge?.stop();
-    await runner?.stop();
+    await stack?.stop();
     await receiver?.close();
   });
 
@@ -116,5 +105,74 @@ describe('end to end: client -> edge -> runner -> S3 -> webhook', () => {
     const done = await untilDone(second.job.id);
     expect(done.status).toBe('succeeded');
     expect(done.attempts).toBe(1);
+  });
+
+  /**
+   * A second generator, run on the committed openapi.yaml now (so a spec it cannot read fails here):
+   * its types refuse what the server refuses, and its SDK runs a whole merge with only a base URL
+   * and the key set.
+   */
+  it('@hey-api/openapi-ts: generated types refuse misplaced options; its SDK merges and fetches the weights link', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'basin-hey-api-'));
+    try {
+      const gen = spawnSync(process.execPath, ['node_modules/@hey-api/openapi-ts/bin/run.js', '-i', 'openapi.yaml', '-o', out, '-c', '@hey-api/client-fetch', '--no-log-file', '--silent'], { encoding: 'utf8', timeout: 120_000 });
+      expect(gen.status, gen.stderr + gen.stdout).toBe(0);
+      // What the server refuses with 422 must not compile; what it takes must.
+      await writeFile(join(out, 'check.ts'), [
+        "import type { MergeRequest } from './types.gen.js';",
+        "type Alignment = MergeRequest['alignment'];",
+        "export const ok: Alignment[] = [{ method: 'weight', seed: 1 }, { method: 'ste', maxSteps: 5 }, { method: 'sinkhorn', loss: 'midpoint', temperature: 0.5 }];",
+        "// @ts-expect-error maxSteps is an option of ste and sinkhorn only",
+        "export const misplaced: Alignment = { method: 'weight', maxSteps: 5 };",
+        "// @ts-expect-error temperature is sinkhorn's",
+        "export const steTemperature: Alignment = { method: 'ste', temperature: 2 };",
+        "// @ts-expect-error no such method",
+        "export const unknown: Alignment = { method: 'magic' };",
+        "// @ts-expect-error the method is required to tell the variants apart",
+        "export const bare: Alignment = { seed: 1 };",
+      ].join('\n'));
+      const tsc = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit', '--strict', '--skipLibCheck', '--target', 'es2022', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--lib', 'es2023,dom', join(out, 'check.ts')], { encoding: 'utf8', timeout: 120_000 });
+      expect(tsc.status, tsc.stdout).toBe(0);
+
+      const sdk = await import(join(out, 'sdk.gen.ts'));
+      const { client: heyClient } = await import(join(out, 'client.gen.ts'));
+      heyClient.setConfig({ baseUrl: base, auth: () => apiKey });
+      const models = [];
+      for (const seed of [1, 2]) {
+        const bytes = await readFile(`${EXAMPLE}/seed${seed}.safetensors`);
+        const { data, response } = await sdk.createUpload({ body: { size: bytes.length, kind: 'checkpoint' } });
+        expect(response.status).toBe(201);
+        expect((await fetch(data.url, { method: 'PUT', body: bytes, headers: data.headers })).status).toBe(200);
+        models.push({ upload: data.id });
+      }
+      const created = await sdk.createMerge({ body: exampleRequest(models), headers: { 'idempotency-key': `hey-${tenant}` } });
+      expect(created.response.status).toBe(202);
+      const done = await waitFor('the hey-api merge', async () => {
+        const { data } = await sdk.getMerge({ path: { id: created.data.id } });
+        return ['succeeded', 'failed', 'canceled'].includes(data.status) && data;
+      }, 180_000, 250);
+      expect(done.status).toBe('succeeded');
+      const report = await sdk.getReport({ path: { id: done.id } });
+      expect(Report.parse(report.data).variants.repaired).toBeDefined();
+      const refused = await sdk.createMerge({ body: { ...exampleRequest(models), alignment: { method: 'weight', maxSteps: 3 } } });
+      expect(refused.response.status).toBe(422);
+      expect(refused.error.errors[0].message).toMatch(/alignment.maxSteps does not apply to alignment.method "weight"/);
+      // JSON instead of a redirect when asked: the typed link, fetched without the key
+      const link = await sdk.getWeights({ path: { id: done.id }, headers: { accept: 'application/json' } });
+      expect(link.response.status).toBe(200);
+      expect(Date.parse(link.data.expiresAt)).toBeGreaterThan(Date.now());
+      const header = await readHeader(bufferSource(new Uint8Array(await (await fetch(link.data.url)).arrayBuffer())));
+      expect(header.metadata).toMatchObject({ producer: 'basin' });
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  });
+
+  it('openapi-fetch: the weights link is typed JSON when asked for', async () => {
+    const { data: list } = await client.GET('/v1/merges', { params: { query: { limit: 100 } } });
+    const done = list!.items.find((j) => j.status === 'succeeded')!;
+    const { data, response } = await client.GET('/v1/merges/{id}/weights', { params: { path: { id: done.id } }, headers: { accept: 'application/json' } });
+    expect(response.status).toBe(200);
+    expect(data!.url).toMatch(/^http/);
   });
 });

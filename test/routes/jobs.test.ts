@@ -100,4 +100,53 @@ describe('results', () => {
     expect(Array.from(new Uint8Array(await got.arrayBuffer()))).toEqual([9, 8, 7]);
     expect((await t.asB(`/v1/merges/${id}/weights`)).status).toBe(404);
   });
+
+  it('report.html is served as a script-free page; weights answer JSON to clients that ask for it, else a redirect', async () => {
+    const id = created[4].id;
+    await t.store.putBytes(keys.jobFile(t.tenantA, id, 'report.html'), '<!doctype html><p>report</p>', 'text/html');
+    await t.store.putBytes(keys.jobFile(t.tenantA, id, 'merged.safetensors'), new Uint8Array([1, 2, 3]));
+    expect((await problemOf(await t.asA(`/v1/merges/${id}/report.html`))).code).toBe('result_not_ready');
+    const job = (await t.store.getJson(keys.jobFile(t.tenantA, id, 'status.json'))) as Job;
+    await t.store.putJson(keys.jobFile(t.tenantA, id, 'status.json'), { ...job, status: 'succeeded', progress: 1, result: jobLinks(id, 'succeeded') });
+    const html = await t.asA(`/v1/merges/${id}/report.html`);
+    expect(html.status).toBe(200);
+    expect(html.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(html.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
+    expect(html.headers.get('content-security-policy')).not.toMatch(/script-src/);
+    expect(await html.text()).toContain('<p>report</p>');
+    expect(((await (await t.asA(`/v1/merges/${id}`)).json()) as Job).result.reportHtml).toBe(`/v1/merges/${id}/report.html`);
+
+    const weights = (accept?: string) => t.asA(`/v1/merges/${id}/weights`, accept ? { headers: { accept } } : {});
+    for (const accept of ['application/json', 'application/json, text/plain, */*', 'application/octet-stream;q=0.5, application/json']) {
+      const res = await weights(accept);
+      expect(res.status, accept).toBe(200);
+      const link = (await res.json()) as { url: string; expiresAt: string };
+      expect(Date.parse(link.expiresAt)).toBeGreaterThan(Date.now());
+      expect(Array.from(new Uint8Array(await (await fetch(link.url)).arrayBuffer()))).toEqual([1, 2, 3]);
+    }
+    for (const accept of [undefined, '*/*', 'application/octet-stream', 'application/octet-stream, application/json;q=0.9', 'application/json;q=0']) {
+      expect((await weights(accept)).status, String(accept)).toBe(302);
+    }
+  });
+
+  it('a failed job answers 409 job_failed with its error for every result, a canceled one 409 job_canceled', async () => {
+    const create = async () => ((await (await t.asA('/v1/merges', { method: 'POST', json: mergeBody() })).json()) as Job).id;
+    const [failed, canceled] = [await create(), await create()];
+    const job = (await t.store.getJson(keys.jobFile(t.tenantA, failed, 'status.json'))) as Job;
+    const error = { code: 'shape_mismatch', message: 'models.1: layer "0" has weight [64, 784], expected [128, 784]' };
+    await t.store.putJson(keys.jobFile(t.tenantA, failed, 'status.json'), { ...job, status: 'failed', error });
+    const other = (await t.store.getJson(keys.jobFile(t.tenantA, canceled, 'status.json'))) as Job;
+    await t.store.putJson(keys.jobFile(t.tenantA, canceled, 'status.json'), { ...other, status: 'canceled' });
+    for (const path of ['report', 'report.svg', 'report.html', 'weights']) {
+      const res = await t.asA(`/v1/merges/${failed}/${path}`);
+      expect(res.status).toBe(409);
+      const p = (await problemOf(res)) as unknown as { code: string; detail: string; error: unknown };
+      expect(p.code).toBe('job_failed');
+      expect(p.error).toEqual(error);
+      expect(p.detail).toContain('shape_mismatch');
+      const c = await t.asA(`/v1/merges/${canceled}/${path}`);
+      expect(c.status).toBe(409);
+      expect((await problemOf(c)).code).toBe('job_canceled');
+    }
+  });
 });

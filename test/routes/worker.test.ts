@@ -114,6 +114,15 @@ describe('the Worker under wrangler dev (workerd)', () => {
     const bad = await fetch(`${base}/v1/merges`, { method: 'POST', headers: auth, body: '{"models":[1]}' });
     expect(bad.status).toBe(422);
     expect((await fetch(`${base}/openapi.yaml`)).status).toBe(200);
+    // /docs and Swagger UI's files come from the Worker itself (the assets binding), not a CDN
+    expect(await (await fetch(`${base}/docs`)).text()).toContain('docs/swagger-ui-bundle.js');
+    const bundle = await fetch(`${base}/docs/swagger-ui-bundle.js`);
+    expect(bundle.status).toBe(200);
+    expect(bundle.headers.get('content-type')).toMatch(/javascript/);
+    expect((await bundle.text()).length).toBeGreaterThan(1_000_000);
+    expect((await fetch(`${base}/docs/swagger-ui.css`)).status).toBe(200);
+    // the assets directory is not served as a site: index.html of swagger-ui-dist stays hidden
+    expect((await fetch(`${base}/index.html`)).status).toBe(404);
 
     // The runner refused the offer (503): the job stays queued with a re-offer marker.
     const store = testStore(WORKER_BUCKET);

@@ -12,7 +12,9 @@ import type { StateDict } from '../model/tensor.ts';
 import { weightMatching } from './weightMatching.ts';
 
 /** The request's options for the learned methods (ste, sinkhorn); unset ones take each method's defaults. */
-export type LearnedRequestOptions = Pick<AlignmentOptions, 'maxSteps' | 'learningRate' | 'patience' | 'temperature' | 'sinkhornIterations' | 'loss'>;
+export type LearnedRequestOptions = Partial<Pick<Extract<AlignmentOptions, { method: 'sinkhorn' }>, 'maxSteps' | 'learningRate' | 'patience' | 'temperature' | 'sinkhornIterations' | 'loss'>>;
+/** The learned options a request's `alignment` carries (none for the other methods). */
+export const learnedOptions = (a: AlignmentOptions): LearnedRequestOptions => (a.method === 'ste' || a.method === 'sinkhorn' ? a : {});
 
 export interface AlignContext {
   graph: ModelGraph;
@@ -42,7 +44,7 @@ export interface Alignment {
 /** One module per method behind one interface, chosen by name (as mergekit does for merge methods). */
 export interface AlignmentMethodImpl {
   /** whether these options read calibration data (sinkhorn does only with a task loss) */
-  needsData(options: Pick<AlignmentOptions, 'loss'>): boolean;
+  needsData(options: LearnedRequestOptions): boolean;
   align(ctx: AlignContext): Alignment;
 }
 

@@ -188,6 +188,31 @@ export function datasetFromTensors(x: HostTensor | undefined, y: HostTensor | un
   return { x: xs, y: labels, n, sampleShape: x.shape.slice(1), name, classes };
 }
 
+/**
+ * `(x - mean[c]) / std[c]` per channel (one value each: every channel), into a new array: built-ins
+ * are shared and stay untouched. The channel axis is the samples' first, or their last when
+ * `channelsLast` (tfjs files, H,W,C).
+ */
+export function normalizeDataset(ds: Dataset, norm: { mean: readonly number[]; std: readonly number[] }, channelsLast: boolean): Dataset {
+  const axis = channelsLast ? ds.sampleShape.length - 1 : 0;
+  const channels = ds.sampleShape[axis];
+  const k = norm.mean.length;
+  if (k !== norm.std.length) throw new DatasetError('bad_dataset', `${ds.name}: normalize.mean has ${k} values and normalize.std ${norm.std.length}`);
+  if (k !== 1 && k !== channels) {
+    throw new DatasetError('bad_dataset', `${ds.name}: normalize has ${k} values per statistic; samples of shape [${ds.sampleShape.join(', ')}] have ${channels} channels (axis ${axis}): give ${channels} values, or 1 for all`);
+  }
+  if (norm.std.some((v) => !(v > 0))) throw new DatasetError('bad_dataset', `${ds.name}: normalize.std values must be positive`);
+  const size = numel(ds.sampleShape);
+  // consecutive values of one channel: everything after the channel axis
+  const run = numel(ds.sampleShape.slice(axis + 1));
+  const x = new Float32Array(ds.x.length);
+  for (let i = 0; i < x.length; i++) {
+    const c = k === 1 ? 0 : Math.floor((i % size) / run) % channels;
+    x[i] = (ds.x[i] - norm.mean[c]) / norm.std[c];
+  }
+  return { ...ds, x };
+}
+
 /** The first `limit` samples (views, not copies). */
 export function subset(ds: Dataset, limit: number): Dataset {
   if (!Number.isInteger(limit) || limit < 0) throw new DatasetError('bad_dataset', `${ds.name}: limit must be a non-negative integer, got ${limit}`);

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { batches, clearBuiltinCache, datasetFromTensors, DatasetError, loadBuiltin, parseFashionClass, subset, type Dataset } from '../../../src/pipeline/io/datasets.ts';
+import { batches, clearBuiltinCache, datasetFromTensors, DatasetError, loadBuiltin, normalizeDataset, parseFashionClass, subset, type Dataset } from '../../../src/pipeline/io/datasets.ts';
 import { nodeHost } from '../../../src/pipeline/runtime/nodeHost.ts';
 import type { FloatTensor, HostTensor, IntTensor } from '../../../src/pipeline/model/tensor.ts';
 
@@ -203,5 +203,35 @@ describe('dataset files', () => {
     expect([...batches(ds, 10)].map((b) => b.n)).toEqual([5]);
     expect([...batches(subset(ds, 0), 3)]).toEqual([]);
     expect(() => [...batches(ds, 0)]).toThrow(DatasetError);
+  });
+});
+
+describe('normalisation', () => {
+  // two samples of shape [2, 1, 2] (C,H,W): channel 0 holds 1,2 / 5,6; channel 1 holds 3,4 / 7,8
+  const chw: Dataset = { x: Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), y: Int32Array.from([0, 1]), n: 2, sampleShape: [2, 1, 2], name: 'chw', classes: 2 };
+
+  it('applies (x - mean[c]) / std[c] on the first sample axis, or the last for channels-last data', () => {
+    const first = normalizeDataset(chw, { mean: [1, 3], std: [2, 4] }, false);
+    expect(Array.from(first.x)).toEqual([0, 0.5, 0, 0.25, 2, 2.5, 1, 1.25]);
+    // the same values read as [H=1, W=2, C=2]: channels alternate
+    const last = normalizeDataset({ ...chw, sampleShape: [1, 2, 2] }, { mean: [1, 2], std: [1, 2] }, true);
+    expect(Array.from(last.x)).toEqual([0, 0, 2, 1, 4, 2, 6, 3]);
+    const all = normalizeDataset(chw, { mean: [4.5], std: [0.5] }, false);
+    expect(Array.from(all.x)).toEqual([-7, -5, -3, -1, 1, 3, 5, 7]);
+    expect(Array.from(chw.x)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]); // a copy: built-ins are shared
+  });
+
+  it('leaves the shared built-ins untouched', async () => {
+    const ds = await loadBuiltin(nodeHost.packageFiles, 'mnist', 'test', 50);
+    const before = ds.x.slice();
+    const norm = normalizeDataset(ds, { mean: [0.1307], std: [0.3081] }, false);
+    expect(norm.x[300]).toBeCloseTo((before[300] - 0.1307) / 0.3081, 5);
+    expect((await loadBuiltin(nodeHost.packageFiles, 'mnist', 'test', 50)).x).toEqual(before);
+  });
+
+  it('names a channel count that does not fit', () => {
+    expect(() => normalizeDataset(chw, { mean: [0, 0, 0], std: [1, 1, 1] }, false)).toThrow(/normalize has 3 values per statistic; samples of shape \[2, 1, 2\] have 2 channels/);
+    expect(() => normalizeDataset(chw, { mean: [0, 0], std: [1] }, false)).toThrow(DatasetError);
+    expect(() => normalizeDataset(chw, { mean: [0], std: [0] }, false)).toThrow(/positive/);
   });
 });
