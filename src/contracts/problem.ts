@@ -17,6 +17,8 @@ export const ProblemCode = z
     'result_not_ready',
     'method_not_allowed',
     'storage_unavailable',
+    'database_unavailable',
+    'job_unreadable',
     'internal_error',
   ])
   .meta({ id: 'ProblemCode' });

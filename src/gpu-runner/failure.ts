@@ -2,6 +2,10 @@ import { DatasetError } from '../pipeline/io/datasets.ts';
 import { MergeError } from '../pipeline/errors.ts';
 import { ModelError } from '../pipeline/model/graph.ts';
 import { SafetensorsError } from '../pipeline/io/safetensors.ts';
+import { isStorageOutage } from '../storage/store.ts';
+
+/** Failures of the infrastructure, not of the request: the job is tried again (up to BASIN_MAX_ATTEMPTS). */
+export const retryableCodes: ReadonlySet<string> = new Set(['storage_unavailable', 'runner_crashed']);
 
 /** A job that cannot succeed as asked: ends `failed` with this code (never retried). */
 export class JobFailure extends Error {
@@ -20,5 +24,6 @@ export function jobError(err: unknown): { code: string; message: string } {
     return { code: err.code, message: err.message.slice(0, 10_000) };
   }
   const e = err as Error;
+  if (isStorageOutage(err)) return { code: 'storage_unavailable', message: `S3 is unreachable: ${e?.message ?? String(err)}`.slice(0, 10_000) };
   return { code: 'internal_error', message: `${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`.slice(0, 10_000) };
 }

@@ -17,6 +17,22 @@ export interface Database extends Queryable {
 // Timestamps come back as ISO text from the queries themselves; bigint counts as numbers.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
+/** The database could not be reached (as opposed to a query it refused): a 503, worth a retry. */
+export class DatabaseUnavailable extends Error {
+  constructor(readonly cause: Error) {
+    super(`database unavailable: ${cause.message}`);
+  }
+}
+
+/** Outages leave here as DatabaseUnavailable, so callers that also talk to S3 can tell whose they are. */
+async function marked<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    throw isDatabaseOutage(err) && !(err instanceof DatabaseUnavailable) ? new DatabaseUnavailable(err as Error) : err;
+  }
+}
+
 async function inTransaction<T>(client: pg.ClientBase, work: (tx: Queryable) => Promise<T>): Promise<T> {
   await client.query('BEGIN');
   try {
@@ -42,19 +58,20 @@ export function poolDatabase(connectionString: string, opts: { max?: number; nam
   pool.on('error', (err) => console.warn(`basin ${opts.name ?? 'db'}: idle database connection lost: ${err.message}`));
   return {
     pool,
-    query: (text, values) => pool.query(text, values),
-    async transaction(work) {
-      const client = await pool.connect();
-      let broken: Error | undefined;
-      try {
-        return await inTransaction(client, work);
-      } catch (err) {
-        if (isDatabaseOutage(err)) broken = err as Error;
-        throw err;
-      } finally {
-        client.release(broken);
-      }
-    },
+    query: (text, values) => marked(() => pool.query(text, values)),
+    transaction: (work) =>
+      marked(async () => {
+        const client = await pool.connect();
+        let broken: Error | undefined;
+        try {
+          return await inTransaction(client, work);
+        } catch (err) {
+          if (isDatabaseOutage(err)) broken = err as Error;
+          throw err;
+        } finally {
+          client.release(broken);
+        }
+      }),
     close: () => pool.end(),
   };
 }
@@ -72,8 +89,8 @@ export function perCallDatabase(connectionString: string): Database {
     }
   };
   return {
-    query: (text, values) => withClient((c) => c.query(text, values)),
-    transaction: (work) => withClient((c) => inTransaction(c, work)),
+    query: (text, values) => marked(() => withClient((c) => c.query(text, values))),
+    transaction: (work) => marked(() => withClient((c) => inTransaction(c, work))),
     close: async () => {},
   };
 }
@@ -82,6 +99,7 @@ export function perCallDatabase(connectionString: string): Database {
 export function isDatabaseOutage(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
   if (!e) return false;
+  if (err instanceof DatabaseUnavailable) return true;
   if (['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE'].includes(e.code ?? '')) return true;
   // 57P01-03: the server is shutting down or restarting; 08xxx: connection exceptions; 53300: too many connections
   if (/^(57P0[123]|08\d\d\d|53300)$/.test(e.code ?? '')) return true;

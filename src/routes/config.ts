@@ -1,5 +1,5 @@
+import type { JobStore } from '../jobs/store.ts';
 import type { BlobStore } from '../storage/store.ts';
-import type { RunnerTarget } from './dispatch.ts';
 
 export interface Limits {
   /** request bodies on JSON routes (merge requests are small; files go through presigned PUTs) */
@@ -21,15 +21,10 @@ export const defaultLimits: Limits = {
 
 export interface AppConfig {
   store: BlobStore;
+  /** jobs, idempotency keys, groups: PostgreSQL (src/jobs) */
+  jobs: JobStore;
   /** SHA-256 hex of each API key -> tenant. Plain keys are never configured. */
   apiKeys: ReadonlyMap<string, string>;
-  /** where new jobs are offered (signed POST); unset: runners only find jobs by scanning S3 */
-  runner?: RunnerTarget;
-  /**
-   * Jobs the runner did not take are offered again on the first request after this many ms (and by
-   * the Node timer or the Worker cron); unset: only by those, never by requests.
-   */
-  reofferIntervalMs?: number;
   /** buckets `s3://` references may name (the service's own bucket is always allowed) */
   allowedBuckets: readonly string[];
   limits: Limits;
@@ -37,8 +32,6 @@ export interface AppConfig {
   hookSecret?: string;
   /** HEAD for `https://` references; injectable so tests never reach the network */
   fetchUrl?: typeof fetch;
-  /** ms to wait on the runner before leaving the job queued */
-  dispatchTimeoutMs?: number;
 }
 
 /** `BASIN_API_KEYS` = `sha256hex:tenant,sha256hex:tenant`. */

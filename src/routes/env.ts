@@ -1,3 +1,5 @@
+import type { Database } from '../jobs/db.ts';
+import { JobStore } from '../jobs/store.ts';
 import { allowedBucketsFromEnv, storeFromEnv, type StorageEnv } from '../storage/env.ts';
 import { defaultLimits, parseApiKeys, type AppConfig } from './config.ts';
 
@@ -5,14 +7,12 @@ import { defaultLimits, parseApiKeys, type AppConfig } from './config.ts';
 export interface BasinEnv extends StorageEnv {
   /** `sha256hex:tenant,...` */
   BASIN_API_KEYS?: string;
-  RUNNER_URL?: string;
-  RUNNER_SECRET?: string;
+  /** PostgreSQL (Node); on Workers the Hyperdrive binding's connection string is used instead */
+  DATABASE_URL?: string;
   BASIN_HOOK_SECRET?: string;
   BASIN_MAX_BODY_BYTES?: string;
   BASIN_MAX_UPLOAD_BYTES?: string;
   BASIN_PRESIGN_SECONDS?: string;
-  /** how often jobs the runner did not take are offered again (default 60) */
-  BASIN_REOFFER_SECONDS?: string;
 }
 
 /**
@@ -27,14 +27,14 @@ function int(v: string | undefined, fallback: number): number {
   return Number.isSafeInteger(n) && n > 0 ? n : fallback;
 }
 
-export function configFromEnv(env: BasinEnv): AppConfig {
+/** The edge's configuration; `db` is the entry point's (a pool on Node, a connection per call on Workers). */
+export function configFromEnv(env: BasinEnv, db: Database): AppConfig {
   return {
     store: storeFromEnv(env),
+    jobs: new JobStore(db),
     apiKeys: parseApiKeys(env.BASIN_API_KEYS || DEV_API_KEYS),
     allowedBuckets: allowedBucketsFromEnv(env),
     hookSecret: env.BASIN_HOOK_SECRET || undefined,
-    runner: env.RUNNER_URL ? { url: env.RUNNER_URL, secret: env.RUNNER_SECRET ?? '' } : undefined,
-    reofferIntervalMs: int(env.BASIN_REOFFER_SECONDS, 60) * 1000,
     limits: {
       maxBodyBytes: int(env.BASIN_MAX_BODY_BYTES, defaultLimits.maxBodyBytes),
       maxUploadBytes: int(env.BASIN_MAX_UPLOAD_BYTES, defaultLimits.maxUploadBytes),

@@ -14,9 +14,16 @@ function references(req: MergeRequest): Array<[string, Ref]> {
   return out;
 }
 
+/** Uploads already seen in S3, with their sizes (the jobs database keeps them: see JobStore). */
+export interface UploadLedger {
+  verifiedUploads(tenant: string, ids: string[]): Promise<Map<string, number>>;
+  rememberUpload(tenant: string, id: string, size: number): Promise<void>;
+}
+
 /**
  * Checks that every referenced input exists and is non-empty before a job is created, so a bad
- * reference fails now with its field path rather than minutes later in the runner.
+ * reference fails now with its field path rather than minutes later in the runner. An upload found
+ * once is not looked up in S3 again: its presigned PUT has expired or will write the same size.
  */
 export async function checkInputs(
   req: MergeRequest,
@@ -25,6 +32,7 @@ export async function checkInputs(
   allowedBuckets: readonly string[],
   fetchUrl: typeof fetch = fetch,
   maxBytes = Number.POSITIVE_INFINITY,
+  ledger?: UploadLedger,
 ): Promise<void> {
   const notFound: FieldError[] = [];
   const tooLarge: FieldError[] = [];
@@ -33,12 +41,19 @@ export async function checkInputs(
     if (size > maxBytes) tooLarge.push({ path, message: `${size} bytes, over the limit of ${maxBytes}` });
   };
   const notAllowed: FieldError[] = [];
+  const refs = references(req);
+  const uploadIds = refs.flatMap(([, ref]) => ('upload' in ref ? [ref.upload] : []));
+  const seen = ledger ? await ledger.verifiedUploads(tenant, uploadIds) : new Map<string, number>();
   await Promise.all(
-    references(req).map(async ([path, ref]) => {
+    refs.map(async ([path, ref]) => {
       if ('upload' in ref) {
-        const info = await store.head(keys.upload(tenant, ref.upload));
+        const known = seen.get(ref.upload);
+        const info = known !== undefined ? { size: known } : await store.head(keys.upload(tenant, ref.upload));
         if (!info || info.size === 0) notFound.push({ path: `${path}.upload`, message: `no upload ${ref.upload} (or it is empty)` });
-        else checkSize(`${path}.upload`, info.size);
+        else {
+          checkSize(`${path}.upload`, info.size);
+          if (known === undefined) await ledger?.rememberUpload(tenant, ref.upload, info.size);
+        }
       } else if ('uri' in ref) {
         const loc = parseS3Uri(ref.uri);
         if (!loc || loc.bucket === store.bucket || !allowedBuckets.includes(loc.bucket)) {

@@ -4,11 +4,14 @@ import { defaultLimits } from './config.ts';
 import { openApiYaml } from './openapi.ts';
 import { BlobStore } from '../storage/store.ts';
 import { createS3Client } from '../storage/client.ts';
+import { perCallDatabase } from '../jobs/db.ts';
+import { JobStore } from '../jobs/store.ts';
 
 /** The committed document: built from the same routes the server runs (nothing is contacted). */
 export function committedSpec(): string {
   const store = new BlobStore(createS3Client({ endpoint: 'http://127.0.0.1:9', accessKeyId: 'x', secretAccessKey: 'x' }), 'spec');
-  return openApiYaml(createApp({ store, apiKeys: new Map(), allowedBuckets: [], limits: defaultLimits }));
+  const jobs = new JobStore(perCallDatabase('postgres://127.0.0.1:9/spec'));
+  return openApiYaml(createApp({ store, jobs, apiKeys: new Map(), allowedBuckets: [], limits: defaultLimits }));
 }
 
 export const SPEC_PATH = new URL('../../openapi.yaml', import.meta.url);

@@ -17,6 +17,8 @@ const titles: Record<ProblemCode, string> = {
   result_not_ready: 'The result does not exist yet',
   method_not_allowed: 'Method not allowed',
   storage_unavailable: 'Storage is unreachable; retry later',
+  database_unavailable: 'The job database is unreachable; retry later',
+  job_unreadable: 'The stored job cannot be read',
   internal_error: 'Internal error',
 };
 

@@ -34,6 +34,16 @@ function isNotFound(err: unknown): boolean {
   return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
 }
 
+/** S3 down or unreachable: the service's trouble, not the caller's, and worth a retry. */
+export function isStorageOutage(err: unknown): boolean {
+  const e = err as { code?: string; name?: string; $metadata?: { httpStatusCode?: number } };
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND'].includes(e?.code ?? '') ||
+    e?.name === 'TimeoutError' ||
+    (e?.$metadata?.httpStatusCode ?? 0) >= 500
+  );
+}
+
 /** A read that failed in a way reading again can cure is made again, up to four times in all. */
 async function readAgain<T>(read: () => Promise<T>, transient: (err: unknown) => boolean): Promise<T> {
   for (let attempt = 1; ; attempt++) {

@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { parseApiKeys } from '../../src/routes/config.ts';
-import { configFromEnv, DEV_API_KEY, DEV_API_KEYS } from '../../src/routes/env.ts';
+import { perCallDatabase } from '../../src/jobs/db.ts';
+import { configFromEnv as withDb, DEV_API_KEY, DEV_API_KEYS, type BasinEnv } from '../../src/routes/env.ts';
 import { sha256 } from './helpers.ts';
+
+// nothing here connects: the database is only named
+const configFromEnv = (env: BasinEnv) => withDb(env, perCallDatabase('postgres://127.0.0.1:9/none'));
 
 describe('configuration from the environment', () => {
   it('parses BASIN_API_KEYS as sha256hex:tenant pairs and refuses anything else', () => {
