@@ -5,7 +5,8 @@ import { Webhook } from 'standardwebhooks';
 import type { Job, MergeEvent } from '../../src/contracts/job.ts';
 import type { MergeRequestInput } from '../../src/contracts/mergeRequest.ts';
 import type { RunnerConfig } from '../../src/gpu-runner/config.ts';
-import { JobStore } from '../../src/routes/jobs.ts';
+import type { JobStore } from '../../src/jobs/store.ts';
+import { newId } from '../../src/routes/crypto.ts';
 import { keys } from '../../src/storage/keys.ts';
 import type { BlobStore } from '../../src/storage/store.ts';
 import { inject } from 'vitest';
@@ -29,10 +30,7 @@ export function exampleRequest(models: MergeRequestInput['models'], overrides: P
   } as MergeRequestInput;
 }
 
-/**
- * A bucket of the test s3rver for one test file: runners scan everything open in their bucket, so
- * each file's runners see only that file's jobs.
- */
+/** A bucket of the test s3rver for one test file (its jobs have a database of their own: test/jobs/helpers.ts). */
 export async function createTestBucket(): Promise<string> {
   const bucket = `basin-${randomUUID().slice(0, 8)}`;
   await testS3().send(new CreateBucketCommand({ Bucket: bucket }));
@@ -44,20 +42,19 @@ export function testStorage(bucket = TEST_BUCKET): StorageEnv {
   return { BASIN_S3_ENDPOINT: inject('s3Endpoint'), BASIN_BUCKET: bucket, BASIN_ALLOWED_BUCKETS: EXTERNAL_BUCKET };
 }
 
-export function runnerConfig(overrides: Partial<RunnerConfig> & { bucket?: string } = {}, webhooks: Partial<RunnerConfig['webhooks']> = {}): RunnerConfig {
+export function runnerConfig(overrides: Partial<RunnerConfig> & { bucket?: string; databaseUrl: string }, webhooks: Partial<RunnerConfig['webhooks']> = {}): RunnerConfig {
   const { bucket, ...rest } = overrides;
   const storage = testStorage(bucket);
   return {
     storage,
     store: storeFromEnv(storage),
     allowedBuckets: [EXTERNAL_BUCKET],
-    secret: 'test-runner-secret',
     concurrency: 1,
-    queueLimit: 10,
     heartbeatMs: 200,
     jobTimeoutMs: 600_000,
     staleMs: 60_000,
-    scanMs: 3_600_000,
+    maxAttempts: 3,
+    pollMs: 200,
     runnerId: 'runner_test',
     ...rest,
     webhooks: { secrets: new Map(), allow: ['127.0.0.1'], maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 1000, timeoutMs: 5000, ...webhooks },
@@ -75,9 +72,11 @@ export async function seedExamplePair(store: BlobStore, tenant: string, suffix: 
   return refs;
 }
 
-/** Creates the job the way the edge does (request, status, open-jobs index). */
-export function createJob(store: BlobStore, tenant: string, request: unknown): Promise<Job> {
-  return new JobStore(store).create(tenant, request, '0'.repeat(64));
+/** Creates the job the way the edge does (one transaction: the row and its queue entry). */
+export async function createJob(jobs: JobStore, tenant: string, request: unknown): Promise<Job> {
+  const out = await jobs.create({ tenant, id: newId('job'), request, requestHash: '0'.repeat(64) });
+  if (!('job' in out)) throw new Error('not created');
+  return out.job;
 }
 
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 120_000, everyMs = 100): Promise<T> {
@@ -90,10 +89,10 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
   }
 }
 
-export const readJob = async (store: BlobStore, tenant: string, id: string) => (await store.getJson(keys.jobFile(tenant, id, 'status.json'))) as Job;
-export const untilStatus = (store: BlobStore, tenant: string, id: string, statuses: string[], timeoutMs?: number) =>
+export const readJob = async (jobs: JobStore, tenant: string, id: string) => (await jobs.find(tenant, id))!;
+export const untilStatus = (jobs: JobStore, tenant: string, id: string, statuses: string[], timeoutMs?: number) =>
   waitFor(`job ${id} to be ${statuses.join('/')}`, async () => {
-    const job = await readJob(store, tenant, id);
+    const job = await readJob(jobs, tenant, id);
     return statuses.includes(job.status) && job;
   }, timeoutMs);
 
