@@ -19,8 +19,8 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
 /** The database could not be reached (as opposed to a query it refused): a 503, worth a retry. */
 export class DatabaseUnavailable extends Error {
-  constructor(readonly cause: Error) {
-    super(`database unavailable: ${cause.message}`);
+  constructor(cause: Error) {
+    super(`database unavailable: ${cause.message}`, { cause });
   }
 }
 

@@ -113,9 +113,11 @@ export class JobStore {
       if (input.group !== undefined) {
         await tx.query('UPDATE basin.groups SET job_id = $3 WHERE tenant = $1 AND id = $2 AND job_id IS NULL', [input.tenant, input.group, input.id]);
       }
-      return { bound: true as const };
+      // the job as created: read here, since a runner may claim it the moment this commits
+      const { rows } = await tx.query<JobRow>(`${JOB_SELECT} WHERE j.id = $1`, [input.id]);
+      return { bound: true as const, job: toJob(rows[0]) };
     });
-    if (outcome.bound) return { job: (await this.find(input.tenant, input.id))!, replayed: false };
+    if (outcome.bound) return { job: outcome.job, replayed: false };
     // the key was bound first by another request (which has committed: the insert waited for it)
     const binding = (await this.idempotencyBinding(input.tenant, input.idempotencyKeyHash!))!;
     if (binding.requestHash !== input.requestHash) return { conflict: true };

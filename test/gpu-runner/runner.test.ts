@@ -64,7 +64,7 @@ describe('runner: job lifecycle', () => {
     expect(seen.size).toBeGreaterThan(0);
     expect(progress).toEqual([...progress].sort((a, b) => a - b)); // never goes backwards
 
-    const report = Report.parse(await store.getJson(keys.jobFile(tenant, job.id, 'report.json')));
+    const report = Report.parse(JSON.parse(new TextDecoder().decode(await store.getBytes(keys.jobFile(tenant, job.id, 'report.json')))));
     expect(report.backend).toBe('wasm');
     expect(report.alphas).toHaveLength(5);
     expect(report.variants.repaired!.barrier.loss.max).toBeLessThan(report.variants.naive.barrier.loss.max);

@@ -7,6 +7,7 @@ import { Report } from '../../src/contracts/report.ts';
 import { bufferSource, readHeader } from '../../src/pipeline/io/safetensors.ts';
 import { sha256 } from '../routes/helpers.ts';
 import { freePort, spawnUntil, type Spawned } from '../routes/processes.ts';
+import { testDatabase } from '../jobs/helpers.ts';
 import { freshTenant } from '../storage/helpers.ts';
 import { createTestBucket, EXAMPLE, exampleRequest, testStorage, waitFor, webhookReceiver, WEBHOOK_SECRET } from './helpers.ts';
 
@@ -14,8 +15,8 @@ type Body = paths['/v1/merges']['post']['requestBody']['content']['application/j
 const HOOK_SECRET = `whsec_${Buffer.from('training pipeline to basin').toString('base64')}`;
 
 /**
- * The local stack as deployed: s3rver, the runner process, the edge process (Node), a client
- * generated from openapi.yaml, and a webhook receiver. Nothing in-process, nothing faked.
+ * The local stack as deployed: PostgreSQL, s3rver, the runner process, the edge process (Node), a
+ * client generated from openapi.yaml, and a webhook receiver. Nothing in-process, nothing faked.
  */
 describe('end to end: client -> edge -> runner -> S3 -> webhook', () => {
   const tenant = freshTenant();
@@ -25,20 +26,21 @@ describe('end to end: client -> edge -> runner -> S3 -> webhook', () => {
   let receiver: Awaited<ReturnType<typeof webhookReceiver>>;
   let client: ReturnType<typeof createClient<paths>>;
   let base: string;
+  let db: Awaited<ReturnType<typeof testDatabase>>;
 
   beforeAll(async () => {
     const storage = testStorage(await createTestBucket());
+    db = await testDatabase();
     receiver = await webhookReceiver();
     const [runnerPort, edgePort] = [await freePort(), await freePort()];
-    const shared = { ...process.env, ...storage, RUNNER_SECRET: 'stack-runner-secret' };
+    const shared = { ...process.env, ...storage, DATABASE_URL: db.url };
+    edge = await spawnUntil(process.execPath, ['--import', 'tsx', 'src/routes/node.ts'], {
+      ...shared, PORT: String(edgePort), BASIN_API_KEYS: `${sha256(apiKey)}:${tenant}`, BASIN_HOOK_SECRET: HOOK_SECRET,
+    }, /"listening"/, 60_000);
     runner = await spawnUntil(process.execPath, ['--import', 'tsx', 'src/gpu-runner/main.ts'], {
       ...shared, RUNNER_PORT: String(runnerPort), BASIN_HEARTBEAT_SECONDS: '0.5',
       BASIN_WEBHOOK_SECRETS: `${tenant}:${WEBHOOK_SECRET}`, BASIN_WEBHOOK_ALLOW: '127.0.0.1',
-    }, /"dispatch"/, 60_000);
-    edge = await spawnUntil(process.execPath, ['--import', 'tsx', 'src/routes/node.ts'], {
-      ...shared, PORT: String(edgePort), RUNNER_URL: `http://127.0.0.1:${runnerPort}/v1/dispatch`,
-      BASIN_API_KEYS: `${sha256(apiKey)}:${tenant}`, BASIN_HOOK_SECRET: HOOK_SECRET,
-    }, /"listening"/, 60_000);
+    }, /"runner":"http/, 60_000);
     base = `http://127.0.0.1:${edgePort}`;
     client = createClient<paths>({ baseUrl: base, headers: { authorization: `Bearer ${apiKey}` } });
   }, 120_000);
@@ -46,6 +48,7 @@ describe('end to end: client -> edge -> runner -> S3 -> webhook', () => {
     await edge?.stop();
     await runner?.stop();
     await receiver?.close();
+    await db?.close();
   });
 
   /** Uploads a file through a presigned PUT, as a client does. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
 import pg from 'pg';
-import { poolDatabase } from '../../src/jobs/db.ts';
+import { poolDatabase, type Database } from '../../src/jobs/db.ts';
 import { migrateDatabase } from '../../src/jobs/queue.ts';
 import { JobStore, type defaultPolicy } from '../../src/jobs/store.ts';
 
@@ -23,4 +23,18 @@ export async function testDatabase(server = inject('postgresUrl')) {
   const db = poolDatabase(url, { max: 10, name: 'basin-test' });
   await migrateDatabase(db.pool);
   return { url, db, jobs: (policy: Partial<typeof defaultPolicy> = {}) => new JobStore(db, policy), close: () => db.close() };
+}
+
+/**
+ * The file's database, made on first use (so helpers that build apps synchronously can take it):
+ * one per test file, since vitest isolates modules per file.
+ */
+let shared: ReturnType<typeof testDatabase> | undefined;
+export function fileDatabase(): Database {
+  const ready = () => (shared ??= testDatabase());
+  return {
+    query: async (text, values) => (await ready()).db.query(text, values),
+    transaction: async (work) => (await ready()).db.transaction(work),
+    close: async () => {},
+  };
 }

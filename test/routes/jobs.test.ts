@@ -84,7 +84,7 @@ describe('results', () => {
       expect(p.code).toBe('result_not_ready');
       expect((await problemOf(await t.asB(`/v1/merges/${id}/${path}`))).code).toBe('not_found');
     }
-    await t.store.putJson(keys.jobFile(t.tenantA, id, 'report.json'), { alphas: [0, 1] });
+    await t.store.putBytes(keys.jobFile(t.tenantA, id, 'report.json'), JSON.stringify({ alphas: [0, 1] }), 'application/json');
     await t.store.putBytes(keys.jobFile(t.tenantA, id, 'report.svg'), '<svg/>', 'image/svg+xml');
     await t.store.putBytes(keys.jobFile(t.tenantA, id, 'merged.safetensors'), new Uint8Array([9, 8, 7]));
     // a runner that died while writing leaves objects behind: still not a result
