@@ -5,8 +5,14 @@ import pg from 'pg';
  * connection cannot outlive its request, so each call opens one (Hyperdrive pools them for us).
  */
 export interface Queryable {
-  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+  /** `name` makes it a prepared statement on a pooled connection (parsed and planned once per connection) */
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[], name?: string): Promise<pg.QueryResult<R>>;
 }
+
+/** A pooled connection as a Queryable: named statements are prepared once per connection. */
+const onClient = (client: pg.ClientBase): Queryable => ({
+  query: (text, values, name) => client.query({ text, values, name }),
+});
 
 export interface Database extends Queryable {
   /** BEGIN ... COMMIT around `work`; ROLLBACK when it throws. */
@@ -36,7 +42,7 @@ async function marked<T>(work: () => Promise<T>): Promise<T> {
 async function inTransaction<T>(client: pg.ClientBase, work: (tx: Queryable) => Promise<T>): Promise<T> {
   await client.query('BEGIN');
   try {
-    const out = await work(client);
+    const out = await work(onClient(client));
     await client.query('COMMIT');
     return out;
   } catch (err) {
@@ -58,7 +64,7 @@ export function poolDatabase(connectionString: string, opts: { max?: number; nam
   pool.on('error', (err) => console.warn(`basin ${opts.name ?? 'db'}: idle database connection lost: ${err.message}`));
   return {
     pool,
-    query: (text, values) => marked(() => pool.query(text, values)),
+    query: (text, values, name) => marked(() => pool.query({ text, values, name })),
     transaction: (work) =>
       marked(async () => {
         const client = await pool.connect();
@@ -89,6 +95,7 @@ export function perCallDatabase(connectionString: string): Database {
     }
   };
   return {
+    // names are dropped: a connection that lives for one call gains nothing from preparing
     query: (text, values) => marked(() => withClient((c) => c.query(text, values))),
     transaction: (work) => marked(() => withClient((c) => inTransaction(c, work))),
     close: async () => {},

@@ -89,35 +89,39 @@ export class JobStore {
   /** The job an Idempotency-Key (its SHA-256) was bound to, and that request's hash. */
   async idempotencyBinding(tenant: string, keyHash: string): Promise<{ jobId: string; requestHash: string } | undefined> {
     const { rows } = await this.db.query<{ job_id: string; request_hash: string }>(
-      'SELECT job_id, request_hash FROM basin.idempotency_keys WHERE tenant = $1 AND key_hash = $2', [tenant, keyHash]);
+      'SELECT job_id, request_hash FROM basin.idempotency_keys WHERE tenant = $1 AND key_hash = $2', [tenant, keyHash], 'basin_binding');
     return rows[0] && { jobId: rows[0].job_id, requestHash: rows[0].request_hash };
   }
 
   /**
-   * One transaction: the key's binding (its unique constraint decides between concurrent requests),
-   * the `queued` row with its request, the queue's entry and the group's link. Either all of it
-   * exists afterwards or none of it. A key already bound answers that job (or a conflict).
+   * One statement, so one transaction: the key's binding (its unique constraint decides between
+   * concurrent requests: a second insert waits for the first to commit, then does nothing), the
+   * `queued` row with its request, the queue's entry and the group's link. Either all of it exists
+   * afterwards or none of it. A key already bound answers that job (or a conflict).
    */
   async create(input: { tenant: string; id: string; request: unknown; requestHash: string; idempotencyKeyHash?: string; group?: string }): Promise<CreateResult> {
-    const outcome = await this.db.transaction(async (tx) => {
-      if (input.idempotencyKeyHash !== undefined) {
-        const bound = await tx.query(
-          'INSERT INTO basin.idempotency_keys (tenant, key_hash, request_hash, job_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING job_id',
-          [input.tenant, input.idempotencyKeyHash, input.requestHash, input.id]);
-        if (bound.rowCount === 0) return { bound: false as const };
-      }
-      const state = initialState();
-      await tx.query('INSERT INTO basin.jobs (id, tenant, status, request, request_hash, attempts) VALUES ($1, $2, $3, $4, $5, $6)',
-        [input.id, input.tenant, state.status, JSON.stringify(input.request), input.requestHash, state.attempts]);
-      await tx.query(OFFER, [input.id, MERGE_TASK, null]);
-      if (input.group !== undefined) {
-        await tx.query('UPDATE basin.groups SET job_id = $3 WHERE tenant = $1 AND id = $2 AND job_id IS NULL', [input.tenant, input.group, input.id]);
-      }
-      // the job as created: read here, since a runner may claim it the moment this commits
-      const { rows } = await tx.query<JobRow>(`${JOB_SELECT} WHERE j.id = $1`, [input.id]);
-      return { bound: true as const, job: toJob(rows[0]) };
-    });
-    if (outcome.bound) return { job: outcome.job, replayed: false };
+    const state = initialState();
+    const { rows } = await this.db.query<JobRow & { offered: number }>(
+      `WITH k AS (
+         INSERT INTO basin.idempotency_keys (tenant, key_hash, request_hash, job_id)
+         SELECT $2, $6::text, $5, $1 WHERE $6::text IS NOT NULL
+         ON CONFLICT DO NOTHING RETURNING job_id
+       ), j AS (
+         INSERT INTO basin.jobs (id, tenant, status, request, request_hash, attempts)
+         SELECT $1, $2, $8, $3::jsonb, $5, $9 WHERE $6::text IS NULL OR EXISTS (SELECT 1 FROM k)
+         RETURNING *
+       ), q AS (
+         SELECT graphile_worker.add_job($4, json_build_object('jobId', j.id), job_key := j.id, max_attempts := 25) FROM j
+       ), g AS (
+         UPDATE basin.groups SET job_id = j.id FROM j WHERE groups.tenant = j.tenant AND groups.id = $7::text AND groups.job_id IS NULL RETURNING 1
+       )
+       SELECT j.id, j.tenant, j.status, j.stage, j.progress, ${iso('j.created_at')} AS created_at, ${iso('j.updated_at')} AS updated_at,
+         ${iso('j.heartbeat_at')} AS heartbeat_at, j.error, j.request_hash, j.attempts, '[]'::json AS deliveries,
+         (SELECT count(*) FROM q) AS offered -- a plain SELECT in WITH runs only where it is read
+       FROM j`,
+      [input.id, input.tenant, JSON.stringify(input.request), MERGE_TASK, input.requestHash, input.idempotencyKeyHash ?? null, input.group ?? null, state.status, state.attempts],
+      'basin_create');
+    if (rows[0]) return { job: toJob(rows[0]), replayed: false };
     // the key was bound first by another request (which has committed: the insert waited for it)
     const binding = (await this.idempotencyBinding(input.tenant, input.idempotencyKeyHash!))!;
     if (binding.requestHash !== input.requestHash) return { conflict: true };
@@ -126,7 +130,7 @@ export class JobStore {
 
   /** The tenant's job; undefined for a missing one or another tenant's. Throws UnreadableJob. */
   async find(tenant: string, id: string): Promise<Job | undefined> {
-    const { rows } = await this.db.query<JobRow>(`${JOB_SELECT} WHERE j.id = $1 AND j.tenant = $2`, [id, tenant]);
+    const { rows } = await this.db.query<JobRow>(`${JOB_SELECT} WHERE j.id = $1 AND j.tenant = $2`, [id, tenant], 'basin_find');
     return rows[0] && toJob(rows[0]);
   }
 
@@ -136,7 +140,7 @@ export class JobStore {
    */
   async list(tenant: string, limit: number, cursor?: string): Promise<JobList> {
     const { rows } = await this.db.query<JobRow>(
-      `${JOB_SELECT} WHERE j.tenant = $1 AND ($2::text IS NULL OR j.id > $2) ORDER BY j.id LIMIT $3`, [tenant, cursor ?? null, limit + 1]);
+      `${JOB_SELECT} WHERE j.tenant = $1 AND ($2::text IS NULL OR j.id > $2) ORDER BY j.id LIMIT $3`, [tenant, cursor ?? null, limit + 1], 'basin_list');
     const page = rows.slice(0, limit);
     const items: Job[] = [];
     const unreadable: Array<{ id: string; error: string }> = [];
@@ -222,7 +226,7 @@ export class JobStore {
   }
 
   private async lock(tx: Queryable, id: string): Promise<StateRow | undefined> {
-    const { rows } = await tx.query<StateRow>(`${STATE_SELECT} FOR UPDATE`, [id]);
+    const { rows } = await tx.query<StateRow>(`${STATE_SELECT} FOR UPDATE`, [id], 'basin_lock');
     return rows[0];
   }
 
@@ -255,7 +259,7 @@ export class JobStore {
 
   async verifiedUploads(tenant: string, ids: string[]): Promise<Map<string, number>> {
     if (ids.length === 0) return new Map();
-    const { rows } = await this.db.query<{ id: string; size: number }>('SELECT id, size FROM basin.verified_uploads WHERE tenant = $1 AND id = ANY($2)', [tenant, ids]);
+    const { rows } = await this.db.query<{ id: string; size: number }>('SELECT id, size FROM basin.verified_uploads WHERE tenant = $1 AND id = ANY($2)', [tenant, ids], 'basin_uploads');
     return new Map(rows.map((r) => [r.id, r.size]));
   }
 
