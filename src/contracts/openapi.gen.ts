@@ -282,7 +282,7 @@ export interface components {
             errors?: components["schemas"]["FieldError"][];
         };
         /** @enum {string} */
-        ProblemCode: "unauthorized" | "not_found" | "validation_failed" | "malformed_json" | "payload_too_large" | "unsupported_media_type" | "idempotency_conflict" | "input_not_found" | "input_not_allowed" | "input_too_large" | "job_not_cancelable" | "result_not_ready" | "method_not_allowed" | "storage_unavailable" | "internal_error";
+        ProblemCode: "unauthorized" | "not_found" | "validation_failed" | "malformed_json" | "payload_too_large" | "unsupported_media_type" | "idempotency_conflict" | "input_not_found" | "input_not_allowed" | "input_too_large" | "job_not_cancelable" | "result_not_ready" | "method_not_allowed" | "storage_unavailable" | "database_unavailable" | "job_unreadable" | "internal_error";
         FieldError: {
             path: string;
             message: string;
@@ -830,6 +830,10 @@ export interface components {
         JobList: {
             items: components["schemas"]["Job"][];
             nextCursor: string | null;
+            unreadable?: {
+                id: string;
+                error: string;
+            }[];
         };
         Report: {
             alphas: number[];
