@@ -1,6 +1,6 @@
 /**
  * One job in its own process, forked by the runner. The merge is synchronous CPU/GPU work for
- * minutes: in a child it cannot stall the runner's heartbeats, dispatch endpoint or webhooks; a
+ * minutes: in a child it cannot stall the runner's heartbeats, queue or webhooks; a
  * cancel is a kill; and tfjs memory (wasm's never shrinks) is returned to the system after each job.
  *
  *   child.ts run TENANT JOB_ID   <- `request` (the stored request) -> progress messages, then `done` or `failed`
