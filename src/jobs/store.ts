@@ -192,8 +192,10 @@ export class JobStore {
       const from = cur.status;
       const to = t.state.status;
       if (to === 'queued' && from !== 'queued') {
-        await tx.query(`${OFFER}`, [id, MERGE_TASK, new Date(cur.now_ms + retryDelayMs).toISOString()]);
-        await tx.query('UPDATE basin.jobs SET offered_at = now() WHERE id = $1', [id]);
+        // back to the queue, due after the retry delay (the sweep leaves it alone until then)
+        const due = new Date(cur.now_ms + retryDelayMs).toISOString();
+        await tx.query(OFFER, [id, MERGE_TASK, due]);
+        await tx.query('UPDATE basin.jobs SET offered_at = $2 WHERE id = $1', [id, due]);
       }
       if ((to === 'succeeded' || to === 'failed') && from !== to && cur.webhook_url) {
         const event = to === 'succeeded' ? 'merge.succeeded' : 'merge.failed';
