@@ -2,7 +2,7 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import { swaggerUI } from '@hono/swagger-ui';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import type { Job } from '../contracts/job.ts';
+import { JobId, type Job } from '../contracts/job.ts';
 import { DatabaseUnavailable, isSchemaMissing } from '../jobs/db.ts';
 import { UnreadableJob } from '../jobs/store.ts';
 import { keys } from '../storage/keys.ts';
@@ -18,7 +18,7 @@ import { fieldErrors, problem, ProblemError } from './problem.ts';
 import * as spec from './spec.ts';
 
 /** Job ids come from URLs: anything not shaped like one is simply not found (never a query error). */
-const JOB_ID = /^job_[0-9a-z]{10,40}$/;
+const isJobId = (id: string) => JobId.safeParse(id).success;
 
 /** Hono's `/v1/merges/:id/report.svg` -> a RegExp matching the concrete paths it serves. */
 function routePattern(path: string): RegExp {
@@ -141,7 +141,7 @@ export function createApp(config: AppConfig) {
 
   /** The tenant's job, or 404 (another tenant's job answers exactly like a missing one). */
   const getJob = async (tenant: string, id: string): Promise<Job> => {
-    const job = JOB_ID.test(id) ? await jobs.find(tenant, id) : undefined;
+    const job = isJobId(id) ? await jobs.find(tenant, id) : undefined;
     if (!job) throw new ProblemError(404, 'not_found', `no merge ${id}`);
     return job;
   };
@@ -150,7 +150,7 @@ export function createApp(config: AppConfig) {
   app.openapi(spec.listMerges, async (c) => {
     const q = c.req.valid('query');
     const limit = Math.min(q.limit ?? 20, limits.maxPageSize);
-    if (q.cursor !== undefined && !JOB_ID.test(q.cursor)) {
+    if (q.cursor !== undefined && !isJobId(q.cursor)) {
       throw new ProblemError(422, 'validation_failed', 'invalid cursor', [{ path: 'cursor', message: 'not a cursor from this API' }]);
     }
     return c.json(await jobs.list(c.get('tenant'), limit, q.cursor), 200);
@@ -159,7 +159,7 @@ export function createApp(config: AppConfig) {
   app.openapi(spec.cancelMerge, async (c) => {
     const tenant = c.get('tenant');
     const { id } = c.req.valid('param');
-    const out = JOB_ID.test(id) ? await jobs.cancel(tenant, id) : ({ refused: 'not_found' } as const);
+    const out = isJobId(id) ? await jobs.cancel(tenant, id) : ({ refused: 'not_found' } as const);
     if ('job' in out) return c.json(out.job, 200);
     if (out.refused === 'not_found') throw new ProblemError(404, 'not_found', `no merge ${id}`);
     const job = await getJob(tenant, id);
