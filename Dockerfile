@@ -2,7 +2,7 @@
 # with CUDA, downloaded by its install script, so build where storage.googleapis.com is reachable).
 #
 #   docker build -t basin-runner .
-#   docker run --gpus all -p 8788:8788 -e RUNNER_SECRET=... -e BASIN_S3_ENDPOINT=... \
+#   docker run --gpus all -p 8788:8788 -e DATABASE_URL=postgres://... -e BASIN_S3_ENDPOINT=... \
 #     -e BASIN_S3_ACCESS_KEY_ID=... -e BASIN_S3_SECRET_ACCESS_KEY=... -e BASIN_BUCKET=... basin-runner
 #
 # tfjs-node-gpu 4.22 runs libtensorflow 2.9 (CUDA 11.2, cuDNN 8). The runner's /healthz and every

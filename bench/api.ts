@@ -1,13 +1,16 @@
 /**
- * API throughput on loopback: the Node edge over a local s3rver, driven by autocannon for a bounded
- * time per route. Prints figures only (never asserts). `npm run bench:api [-- --seconds 5 --connections 10]`
+ * API throughput on loopback: the Node edge over a local PostgreSQL (embedded) and s3rver, driven by
+ * autocannon for a bounded time per route. Prints figures only (never asserts).
+ * `npm run bench:api [-- --seconds 5 --connections 10]`
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
+import { startLocalPostgres } from '../src/jobs/localPostgres.ts';
 import { startLocalS3 } from '../src/storage/localS3.ts';
+import { freePort } from '../test/routes/processes.ts';
 import { startEdge } from '../src/routes/node.ts';
 import { figure } from './figures.ts';
 
@@ -28,10 +31,13 @@ const seconds = arg('seconds', 5);
 const connections = arg('connections', 10);
 
 const dir = await mkdtemp(join(tmpdir(), 'basin-bench-'));
-const s3 = await startLocalS3({ directory: dir, buckets: ['bench'] });
+const s3 = await startLocalS3({ directory: join(dir, 's3'), buckets: ['bench'] });
+const pg = await startLocalPostgres({ directory: join(dir, 'pg'), port: await freePort() });
+await pg.createDatabase('bench');
 const key = 'bench-key';
 const edge = await startEdge({
   PORT: '0',
+  DATABASE_URL: pg.url('bench'),
   BASIN_S3_ENDPOINT: s3.endpoint,
   BASIN_BUCKET: 'bench',
   BASIN_API_KEYS: `${createHash('sha256').update(key).digest('hex')}:bench`,
@@ -60,7 +66,7 @@ try {
     ['GET /v1/merges/{id}', { url: `${edge.url}/v1/merges/${job.id}`, headers }],
     ['POST /v1/merges', { url: `${edge.url}/v1/merges`, method: 'POST', headers, body }],
   ];
-  console.log(`basin edge (Node ${process.version}) + s3rver, loopback, ${connections} connections, ${seconds} s per route`);
+  console.log(`basin edge (Node ${process.version}) + PostgreSQL + s3rver, loopback, ${connections} connections, ${seconds} s per route`);
   for (const [name, opts] of runs) {
     const r = await autocannon({ ...opts, connections, duration: seconds });
     figure('api', name, 'throughput', r.requests.average, 'req/s');
@@ -73,5 +79,6 @@ try {
   await new Promise((ok) => setTimeout(ok, 500)); // let autocannon's last in-flight requests finish
   await edge.close();
   await s3.stop();
+  await pg.stop();
   await rm(dir, { recursive: true, force: true });
 }

@@ -26,9 +26,12 @@ describe('README', () => {
     dataDir = await mkdtemp(join(tmpdir(), 'basin-readme-'));
     const port = await freePort();
     api = `http://127.0.0.1:${port}`;
-    const env: NodeJS.ProcessEnv = { ...process.env, BASIN_DATA_DIR: dataDir, PORT: String(port), RUNNER_PORT: String(await freePort()), BASIN_S3_PORT: String(await freePort()) };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env, BASIN_DATA_DIR: dataDir, PORT: String(port), RUNNER_PORT: String(await freePort()), BASIN_S3_PORT: String(await freePort()), BASIN_PG_PORT: String(await freePort()),
+    };
     delete env.BASIN_API_KEYS;
     delete env.BASIN_S3_ENDPOINT;
+    delete env.DATABASE_URL;
     stack = await spawnUntil(process.execPath, ['--import', 'tsx', 'src/stack.ts', '--no-demo'], env, /basin is running/, 120_000);
   }, 150_000);
   afterAll(async () => {

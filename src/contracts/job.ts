@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** The job document (`t/{tenant}/jobs/{id}/status.json`), written by the edge and then by the runner. */
+/** A merge job as the API shows it: a row of the jobs table (src/jobs), with its webhook delivery log. */
 export const JobId = z.string().regex(/^job_[0-9a-z]{10,40}$/).meta({ id: 'JobId', example: 'job_0mf3k2x9a1b2c3d4e5f6' });
 export const JobStatus = z.enum(['queued', 'running', 'succeeded', 'failed', 'canceled']).meta({ id: 'JobStatus' });
 export type JobStatus = z.infer<typeof JobStatus>;
@@ -27,8 +27,8 @@ export const JobLinks = z
   .meta({ id: 'JobLinks' });
 
 /**
- * One attempt to deliver the outbound webhook. The runner appends these (the edge writes `[]`);
- * the job document is the delivery log, so a client can see why its endpoint heard nothing.
+ * One attempt to deliver the outbound webhook, as logged by the runner that made it, so a client can
+ * see why its endpoint heard nothing.
  */
 export const WebhookDelivery = z
   .strictObject({
@@ -75,15 +75,11 @@ export const JobList = z
     items: z.array(Job),
     /** pass as `cursor` for the next page; null on the last page */
     nextCursor: z.string().nullable(),
+    /** jobs on this page whose stored row does not make a valid job (named, not hidden; the others are unaffected) */
+    unreadable: z.array(z.strictObject({ id: z.string(), error: z.string() })).optional(),
   })
   .meta({ id: 'JobList' });
 export type JobList = z.infer<typeof JobList>;
-
-/** What the edge POSTs to the runner (HMAC-signed; see DispatchHeaders in src/routes/dispatch.ts). */
-export const DispatchMessage = z.strictObject({ jobId: JobId, tenant: z.string() }).meta({ id: 'DispatchMessage' });
-export type DispatchMessage = z.infer<typeof DispatchMessage>;
-/** Headers of a dispatch: the runner verifies HMAC-SHA256(secret, `${timestamp}.${body}`) as `sha256=<hex>`. */
-export const DispatchHeaders = { timestamp: 'x-basin-timestamp', signature: 'x-basin-signature' } as const;
 
 /**
  * A job's links (the API's result paths). Result links appear only once it succeeded: a job that failed or

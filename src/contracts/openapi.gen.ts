@@ -290,7 +290,7 @@ export interface components {
             error?: components["schemas"]["JobError"];
         };
         /** @enum {string} */
-        ProblemCode: "unauthorized" | "not_found" | "validation_failed" | "malformed_json" | "payload_too_large" | "unsupported_media_type" | "idempotency_conflict" | "input_not_found" | "input_not_allowed" | "input_too_large" | "input_refused" | "input_unreachable" | "job_not_cancelable" | "result_not_ready" | "job_failed" | "job_canceled" | "method_not_allowed" | "headers_too_large" | "malformed_request" | "request_timeout" | "storage_unavailable" | "internal_error";
+        ProblemCode: "unauthorized" | "not_found" | "validation_failed" | "malformed_json" | "payload_too_large" | "unsupported_media_type" | "idempotency_conflict" | "input_not_found" | "input_not_allowed" | "input_too_large" | "input_refused" | "input_unreachable" | "job_not_cancelable" | "result_not_ready" | "job_failed" | "job_canceled" | "method_not_allowed" | "headers_too_large" | "malformed_request" | "request_timeout" | "storage_unavailable" | "database_unavailable" | "job_unreadable" | "internal_error";
         FieldError: {
             path: string;
             message: string;
@@ -980,6 +980,10 @@ export interface components {
         JobList: {
             items: components["schemas"]["Job"][];
             nextCursor: string | null;
+            unreadable?: {
+                id: string;
+                error: string;
+            }[];
         };
         Report: {
             alphas: number[];

@@ -25,6 +25,8 @@ export const ProblemCode = z
     'malformed_request',
     'request_timeout',
     'storage_unavailable',
+    'database_unavailable',
+    'job_unreadable',
     'internal_error',
   ])
   .meta({ id: 'ProblemCode' });

@@ -1,9 +1,9 @@
 /**
  * One job in its own process, forked by the runner. The merge is synchronous CPU/GPU work for
- * minutes: in a child it cannot stall the runner's heartbeats, dispatch endpoint or webhooks; a
+ * minutes: in a child it cannot stall the runner's heartbeats, queue or webhooks; a
  * cancel is a kill; and tfjs memory (wasm's never shrinks) is returned to the system after each job.
  *
- *   child.ts run TENANT JOB_ID   -> progress messages, then `done` or `failed`
+ *   child.ts run TENANT JOB_ID   <- `request` (the stored request) -> progress messages, then `done` or `failed`
  *   child.ts probe               -> `backend` (which backend this host would use, for /healthz)
  */
 import { initBackend } from '../pipeline/runtime/backend.ts';
@@ -13,6 +13,9 @@ import { nodeOutbound } from '../storage/outbound/node.ts';
 import { outboundPolicyFromEnv } from '../storage/outbound/policy.ts';
 import { executeJob, type JobStage } from './execute.ts';
 import { jobError } from './failure.ts';
+
+/** What the runner sends: the job's request, which lives in the database the child does not reach. */
+export type ParentMessage = { type: 'request'; request: unknown };
 
 export type ChildMessage =
   | { type: 'progress'; stage: JobStage; fraction: number }
@@ -63,10 +66,12 @@ async function main(argv: string[]): Promise<void> {
   }
   if (command !== 'run' || !tenant || !jobId) throw new Error('usage: child.ts run TENANT JOB_ID | probe');
   const signal = orphanGuard();
+  const request = await new Promise<unknown>((ok) => process.once('message', (m: ParentMessage) => ok(m.request)));
   let lastSent = 0;
   let lastStage = '';
   try {
     const report = await executeJob({
+      request,
       store: storeFromEnv(process.env),
       allowedBuckets: allowedBucketsFromEnv(process.env),
       outbound: nodeOutbound(outboundPolicyFromEnv(process.env)),

@@ -5,21 +5,20 @@ import type { BlobStore } from '../storage/store.ts';
 
 /** What the runner reads from its environment (README's configuration table lists each). */
 export interface RunnerEnv extends StorageEnv {
-  /** shared with the edge: verifies its signed dispatches */
-  RUNNER_SECRET?: string;
+  /** the PostgreSQL that holds jobs and the queue (required) */
+  DATABASE_URL?: string;
+  /** /healthz only (jobs come from the queue); 0: any free port */
   RUNNER_PORT?: string;
   RUNNER_HOST?: string;
   /** merges run at once (default 1: one merge uses the whole accelerator) */
   BASIN_RUNNER_CONCURRENCY?: string;
-  /** jobs waiting in memory beyond that; more are refused (503) and stay queued in S3 */
-  BASIN_RUNNER_QUEUE_LIMIT?: string;
   BASIN_HEARTBEAT_SECONDS?: string;
   /** a merge running longer than this is stopped and fails with job_timeout (default 7200) */
   BASIN_JOB_TIMEOUT_SECONDS?: string;
-  /** a running job whose heartbeat is older than this is taken over (default 60) */
+  /** a running job whose heartbeat is older than this is offered to another runner (default 30) */
   BASIN_STALE_SECONDS?: string;
-  /** how often the runner scans S3 for queued and orphaned jobs and undelivered webhooks (default 30) */
-  BASIN_SCAN_SECONDS?: string;
+  /** attempts of a job whose runner or merge process keeps dying before it is failed (default 3) */
+  BASIN_MAX_ATTEMPTS?: string;
   /** `tenant:whsec_...,...`: each tenant's Standard Webhooks signing secret */
   BASIN_WEBHOOK_SECRETS?: string;
   BASIN_WEBHOOK_MAX_ATTEMPTS?: string;
@@ -52,13 +51,14 @@ export interface RunnerConfig {
   storage: StorageEnv;
   store: BlobStore;
   allowedBuckets: readonly string[];
-  secret: string;
+  databaseUrl: string;
   concurrency: number;
-  queueLimit: number;
   heartbeatMs: number;
   jobTimeoutMs: number;
   staleMs: number;
-  scanMs: number;
+  maxAttempts: number;
+  /** how often the queue is polled besides LISTEN/NOTIFY, and owed webhooks looked for */
+  pollMs: number;
   webhooks: WebhookConfig;
   /** names this runner in logs */
   runnerId: string;
@@ -80,7 +80,7 @@ export function parseWebhookSecrets(spec: string): Map<string, string> {
 }
 
 export function runnerConfigFromEnv(env: RunnerEnv): RunnerConfig {
-  if (!env.RUNNER_SECRET) throw new Error('RUNNER_SECRET is not set: the runner only takes jobs the edge signs with it');
+  if (!env.DATABASE_URL) throw new Error('DATABASE_URL is not set: the runner takes its jobs from that PostgreSQL');
   const storage: StorageEnv = {
     BASIN_S3_ENDPOINT: env.BASIN_S3_ENDPOINT, BASIN_S3_PUBLIC_ENDPOINT: env.BASIN_S3_PUBLIC_ENDPOINT, BASIN_S3_REGION: env.BASIN_S3_REGION,
     BASIN_S3_ACCESS_KEY_ID: env.BASIN_S3_ACCESS_KEY_ID, BASIN_S3_SECRET_ACCESS_KEY: env.BASIN_S3_SECRET_ACCESS_KEY,
@@ -91,13 +91,13 @@ export function runnerConfigFromEnv(env: RunnerEnv): RunnerConfig {
     storage,
     store: storeFromEnv(storage),
     allowedBuckets: allowedBucketsFromEnv(env),
-    secret: env.RUNNER_SECRET,
+    databaseUrl: env.DATABASE_URL,
     concurrency: Math.floor(num(env.BASIN_RUNNER_CONCURRENCY, 1, 1)),
-    queueLimit: Math.floor(num(env.BASIN_RUNNER_QUEUE_LIMIT, 100, 0)),
     heartbeatMs: num(env.BASIN_HEARTBEAT_SECONDS, 5, 0.1) * 1000,
     jobTimeoutMs: num(env.BASIN_JOB_TIMEOUT_SECONDS, 7200, 1) * 1000,
-    staleMs: num(env.BASIN_STALE_SECONDS, 60, 0.5) * 1000,
-    scanMs: num(env.BASIN_SCAN_SECONDS, 30, 0.5) * 1000,
+    staleMs: num(env.BASIN_STALE_SECONDS, 30, 0.5) * 1000,
+    maxAttempts: Math.floor(num(env.BASIN_MAX_ATTEMPTS, 3, 1)),
+    pollMs: 1000,
     webhooks: {
       secrets: parseWebhookSecrets(env.BASIN_WEBHOOK_SECRETS ?? `dev:${DEV_WEBHOOK_SECRET}`),
       outbound: outboundPolicyFromEnv(storage),

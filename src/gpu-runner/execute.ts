@@ -28,6 +28,8 @@ export function overallProgress(stage: JobStage, fraction: number): number {
 }
 
 export interface ExecuteOptions {
+  /** the job's stored request (from the jobs table), validated again here */
+  request: unknown;
   store: BlobStore;
   allowedBuckets: readonly string[];
   tenant: string;
@@ -58,7 +60,7 @@ function withheld(err: unknown): JobFailure {
 }
 
 /**
- * One job, start to finish: read the request, load inputs, merge, write `report.svg`, `report.html`,
+ * One job, start to finish: validate the request, load inputs, merge, write `report.svg`, `report.html`,
  * `report.json` and `merged.safetensors`. Deterministic for a given request, so a job run twice (a retry, a
  * recovery after a crash) writes the same weights. Throws JobFailure or the engine's errors.
  */
@@ -67,9 +69,7 @@ export async function executeJob(opts: ExecuteOptions): Promise<Report> {
   const progress = opts.onProgress ?? (() => {});
   const t0 = performance.now();
   progress('load', 0);
-  const raw = await store.getJson(keys.jobFile(tenant, jobId, 'request.json'));
-  if (raw === undefined) throw new JobFailure('request_missing', `job ${jobId} has no request.json`);
-  const parsed = MergeRequest.safeParse(raw);
+  const parsed = MergeRequest.safeParse(opts.request);
   if (!parsed.success) throw new JobFailure('bad_request', `stored request does not validate: ${parsed.error.issues[0]?.message}`);
   const request = parsed.data;
   const backend = await initBackend({ hasGpuDevice: nodeHost.hasGpuDevice });

@@ -1,25 +1,26 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { jobLinks, terminalStatuses, type DispatchMessage, type Job, type JobStatus } from '../contracts/job.ts';
+import { isDatabaseOutage } from '../jobs/db.ts';
+import type { JobError } from '../jobs/machine.ts';
+import type { JobStore, RunnerEvent, RunnerView } from '../jobs/store.ts';
 import { keys, resultFiles } from '../storage/keys.ts';
 import type { StorageEnv } from '../storage/env.ts';
-import type { BlobStore } from '../storage/store.ts';
-import type { ChildMessage } from './child.ts';
+import type { ChildMessage, ParentMessage } from './child.ts';
 import type { RunnerConfig } from './config.ts';
 import { overallProgress, type JobStage } from './execute.ts';
-import { JobDocument } from './jobDocument.ts';
-import type { WebhookSender } from './webhooks.ts';
+import { retryableCodes } from './failure.ts';
 
-export type Outcome = 'succeeded' | 'failed' | 'canceled' | 'released' | 'skipped';
-/** How one dispatch ended on this runner; a failure carries the job's error. */
-export interface JobOutcome { outcome: Outcome; error?: Job['error'] }
+export type Outcome = 'succeeded' | 'failed' | 'canceled' | 'released' | 'retry' | 'lost' | 'skipped';
+/** How one attempt ended on this runner; a failure (or a crash to be retried) carries the job's error. */
+export interface JobOutcome { outcome: Outcome; error?: JobError }
 /** One structured log line (npm start sends them to a file, a bare runner to stdout). */
 export type RunnerLog = (entry: Record<string, unknown>) => void;
 
 export interface LifecycleDeps {
   config: RunnerConfig;
-  webhooks: WebhookSender;
+  jobs: JobStore;
   /** aborted when the runner shuts down: running jobs go back to `queued` for the next runner */
   shutdown: AbortSignal;
   log: RunnerLog;
@@ -35,59 +36,80 @@ export function forkChild(args: string[], storage: StorageEnv): ChildProcess {
   return fork(CHILD, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env, execArgv: ['--import', TSX_LOADER] });
 }
 
-/** Is a running job's runner alive? Its heartbeat says so for `staleMs`. */
-export function heartbeatFresh(job: Job, staleMs: number, now = Date.now()): boolean {
-  return job.heartbeatAt !== null && now - Date.parse(job.heartbeatAt) < staleMs;
-}
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * One job on this runner: claim it in S3, run it in a child process while writing status and
- * heartbeats, then end it `succeeded`, `failed` or `canceled` (results deleted unless it succeeded),
- * remove it from the open-jobs index and hand its webhook to the sender.
+ * A state change that must land: while the database is unreachable (restarting, a network cut) it
+ * is tried again, for up to `patienceMs`. Past that the job is left to the sweep (its heartbeat goes
+ * stale and another runner runs it again: merges are deterministic, so nothing differs).
  */
-export async function runJob(deps: LifecycleDeps, msg: DispatchMessage): Promise<JobOutcome> {
-  const { config } = deps;
-  const store = config.store;
-  const doc = new JobDocument(store, msg.tenant, msg.jobId);
-  const closeIndex = () => store.delete(keys.openJob(msg.jobId));
-
-  const cur = await doc.read();
-  // gone, or already ended (canceled while queued, or finished by another runner)
-  if (!cur || terminalStatuses.includes(cur.job.status)) {
-    await closeIndex();
-    return { outcome: 'skipped' };
+async function persist(jobs: JobStore, jobId: string, event: RunnerEvent, patienceMs: number, retryDelayMs = 0): Promise<RunnerView | undefined> {
+  const end = Date.now() + patienceMs;
+  for (let wait = 250; ; wait = Math.min(wait * 2, 5000)) {
+    try {
+      return await jobs.apply(jobId, event, retryDelayMs);
+    } catch (err) {
+      if (!isDatabaseOutage(err) || Date.now() > end) throw err;
+      console.warn(`basin runner: ${jobId}: database unreachable (${(err as Error).message}); trying again`);
+      await sleep(wait);
+    }
   }
-  if (await doc.cancelRequested()) return finish(deps, doc, 'canceled', null);
-  // another runner is on it and alive
-  if (cur.job.status === 'running' && heartbeatFresh(cur.job, config.staleMs)) return { outcome: 'skipped' };
+}
 
-  const claimed: Job = { ...cur.job, status: 'running', stage: 'load', progress: 0, heartbeatAt: new Date().toISOString(), attempts: cur.job.attempts + 1, error: null };
-  if (!(await doc.write(claimed, cur.etag))) return { outcome: 'skipped' }; // someone claimed it between our read and write
+/** A failed or canceled job has no results: whatever an attempt wrote is removed. */
+async function deleteResults(deps: LifecycleDeps, tenant: string, jobId: string): Promise<void> {
+  const store = deps.config.store;
+  await Promise.all(resultFiles.map((f) => store.delete(keys.jobFile(tenant, jobId, f)))).catch((err: unknown) => {
+    console.warn(`basin runner: ${jobId}: could not delete partial results: ${(err as Error).message}`);
+  });
+}
+
+/** Delay before the next attempt of a job whose attempt crashed: 2, 4, 8 ... s, at most a minute. */
+const retryDelay = (attempt: number) => Math.min(60_000, 1000 * 2 ** attempt);
+
+/**
+ * One job on this runner: claim it (the state machine refuses a canceled, finished or live-leased
+ * job, and fails one out of attempts), run it in a child process while sending heartbeats under
+ * the lease, then end it `succeeded` or `failed`, or hand it back (`released`) for another attempt.
+ */
+export async function runJob(deps: LifecycleDeps, jobId: string): Promise<JobOutcome> {
+  const { config, jobs } = deps;
+  // a runner that is stopping claims nothing: the queue offers the job again shortly
+  if (deps.shutdown.aborted) throw new Error('the runner is stopping');
+  const lease = `${config.runnerId}:${randomBytes(4).toString('hex')}`;
+  const claim = await jobs.apply(jobId, { type: 'claim', lease });
+  if (!claim || !claim.transition.ok) return { outcome: 'skipped' };
+  const tenant = claim.tenant;
+  if (claim.state!.status === 'failed') {
+    await deleteResults(deps, tenant, jobId); // out of attempts: dead-lettered, its webhook owed
+    return { outcome: 'failed', error: claim.state!.error ?? undefined };
+  }
+  const request = await jobs.request(jobId);
 
   const state = { stage: 'load' as JobStage, fraction: 0 };
-  let ended: { kind: 'done' } | { kind: 'failed'; code: string; message: string } | undefined;
-  let stopReason: 'canceled' | 'released' | 'timeout' | undefined;
-  const child = forkChild(['run', msg.tenant, msg.jobId], config.storage);
-  deps.log({ runner: config.runnerId, job: msg.jobId, attempt: claimed.attempts, pid: child.pid });
+  let ended: { kind: 'done' } | { kind: 'failed'; error: JobError } | undefined;
+  let stopReason: 'canceled' | 'released' | 'lost' | 'timeout' | undefined;
+  const child = forkChild(['run', tenant, jobId], config.storage);
+  deps.log({ runner: config.runnerId, job: jobId, attempt: claim.state!.attempts, pid: child.pid });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((ok) => child.once('exit', (code, signal) => ok({ code, signal })));
+  child.send({ type: 'request', request } satisfies ParentMessage);
 
-  const stop = (reason: 'canceled' | 'released' | 'timeout') => {
+  const stop = (reason: NonNullable<typeof stopReason>) => {
     stopReason ??= reason;
     child.kill('SIGKILL');
   };
   const onShutdown = () => stop('released');
   deps.shutdown.addEventListener('abort', onShutdown, { once: true });
 
-  // Heartbeat: status with stage and progress every few seconds, and the cancel check.
+  // Heartbeat: stage and progress under the lease; a refusal means canceled or taken over.
   let beating = Promise.resolve();
   const beat = () => {
     beating = beating.then(async () => {
       if (stopReason || ended) return;
-      if (await doc.cancelRequested()) return stop('canceled');
-      const latest = await doc.read();
-      if (!latest || latest.job.status !== 'running') return stop('canceled');
-      await doc.write({ ...latest.job, stage: state.stage, progress: overallProgress(state.stage, state.fraction), heartbeatAt: new Date().toISOString() }, latest.etag);
-    }).catch((err: unknown) => console.warn(`basin runner: heartbeat of ${msg.jobId}: ${(err as Error).message}`));
+      const view = await jobs.apply(jobId, { type: 'heartbeat', lease, stage: state.stage, progress: overallProgress(state.stage, state.fraction) });
+      if (view && view.transition.ok) return;
+      stop(!view || view.transition.ok || view.transition.refusal !== 'canceled' ? 'lost' : 'canceled');
+    }).catch((err: unknown) => console.warn(`basin runner: heartbeat of ${jobId}: ${(err as Error).message}`));
   };
   child.on('message', (m: ChildMessage) => {
     if (m.type === 'progress') {
@@ -96,7 +118,7 @@ export async function runJob(deps: LifecycleDeps, msg: DispatchMessage): Promise
       state.fraction = m.fraction;
       if (next) beat(); // a new stage shows at once, not at the next heartbeat
     } else if (m.type === 'done') ended = { kind: 'done' };
-    else if (m.type === 'failed') ended = { kind: 'failed', code: m.code, message: m.message };
+    else if (m.type === 'failed') ended = { kind: 'failed', error: { code: m.code, message: m.message } };
   });
   const timer = setInterval(beat, config.heartbeatMs);
   // the request's options are bounded, but not every architecture's step costs the same: a wall-clock cap
@@ -107,38 +129,34 @@ export async function runJob(deps: LifecycleDeps, msg: DispatchMessage): Promise
   deps.shutdown.removeEventListener('abort', onShutdown);
   await beating;
 
-  if (stopReason === 'released' && !(await doc.cancelRequested())) {
-    await doc.update((job) => (job.status === 'running' ? { ...job, status: 'queued', stage: null, progress: 0, heartbeatAt: null } : job));
-    return { outcome: 'released' };
+  if (stopReason === 'lost') return { outcome: 'lost' }; // another runner has it now: touch nothing
+  if (stopReason === 'canceled') {
+    await deleteResults(deps, tenant, jobId);
+    return { outcome: 'canceled' };
   }
-  if (stopReason === 'canceled' || (await doc.cancelRequested())) return finish(deps, doc, 'canceled', null);
-  if (stopReason === 'timeout') return finish(deps, doc, 'failed', { code: 'job_timeout', message: `the merge ran longer than ${config.jobTimeoutMs / 1000} s (BASIN_JOB_TIMEOUT_SECONDS); ask for fewer steps, points or samples` });
-  if (ended?.kind === 'done') return finish(deps, doc, 'succeeded', null);
-  if (ended?.kind === 'failed') return finish(deps, doc, 'failed', { code: ended.code, message: ended.message });
-  const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
-  return finish(deps, doc, 'failed', { code: 'runner_crashed', message: `the merge process ${how} (out of memory?)` });
-}
-
-/** The end of a job: results kept only on success, status written, index closed, webhook owed. */
-async function finish(deps: LifecycleDeps, doc: JobDocument, status: Exclude<JobStatus, 'queued' | 'running'>, error: Job['error']): Promise<JobOutcome> {
-  const store: BlobStore = deps.config.store;
-  if (status !== 'succeeded') {
-    await Promise.all(resultFiles.map((f) => store.delete(keys.jobFile(doc.tenant, doc.id, f))));
+  const patience = 10 * 60_000;
+  let event: RunnerEvent;
+  let retryMs = 0;
+  if (stopReason === 'released') event = { type: 'release', lease };
+  else if (stopReason === 'timeout') event = { type: 'fail', lease, error: { code: 'job_timeout', message: `the merge ran longer than ${config.jobTimeoutMs / 1000} s (BASIN_JOB_TIMEOUT_SECONDS); ask for fewer steps, points or samples` } };
+  else if (ended?.kind === 'done') event = { type: 'succeed', lease };
+  else {
+    const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+    const error = ended?.kind === 'failed' ? ended.error : { code: 'runner_crashed', message: `the merge process ${how} (out of memory?)` };
+    const retry = retryableCodes.has(error.code);
+    event = retry ? { type: 'release', lease, error } : { type: 'fail', lease, error };
+    retryMs = retry ? retryDelay(claim.state!.attempts) : 0;
   }
-  const event = status === 'succeeded' ? 'merge.succeeded' : status === 'failed' ? 'merge.failed' : undefined;
-  const request = (await store.getJson(keys.jobFile(doc.tenant, doc.id, 'request.json')).catch(() => undefined)) as { webhook?: { url?: unknown } } | undefined;
-  const url = typeof request?.webhook?.url === 'string' ? request.webhook.url : undefined;
-  if (event && url) await deps.webhooks.record(doc.tenant, doc.id, event, url);
-  await doc.update((job) => ({
-    ...job,
-    status,
-    stage: null,
-    progress: status === 'succeeded' ? 1 : job.progress,
-    error,
-    result: jobLinks(doc.id, status),
-    heartbeatAt: new Date().toISOString(),
-  }));
-  await store.delete(keys.openJob(doc.id));
-  if (event && url) await deps.webhooks.start(doc.id);
-  return error ? { outcome: status, error } : { outcome: status };
+  const view = await persist(jobs, jobId, event, patience, retryMs);
+  if (!view || !view.transition.ok) {
+    if (view && !view.transition.ok && view.transition.refusal === 'canceled') {
+      await deleteResults(deps, tenant, jobId);
+      return { outcome: 'canceled' };
+    }
+    return { outcome: 'lost' };
+  }
+  const status = view.state!.status;
+  if (status === 'failed') await deleteResults(deps, tenant, jobId);
+  if (status === 'queued') return event.type === 'release' && event.error ? { outcome: 'retry', error: event.error } : { outcome: 'released' };
+  return { outcome: status as Outcome, ...(view.state!.error ? { error: view.state!.error } : {}) };
 }

@@ -6,14 +6,16 @@ import type { RunnerLog } from './lifecycle.ts';
 import { createRunner, type Runner } from './runner.ts';
 
 export interface RunningRunner {
+  /** where /healthz answers */
   url: string;
-  /** where the edge's RUNNER_URL points */
-  dispatchUrl: string;
   runner: Runner;
   close(): Promise<void>;
 }
 
-/** The runner on Node: HTTP on RUNNER_HOST:RUNNER_PORT (default 127.0.0.1:8788); JSON log lines to stdout unless `log` says where. */
+/**
+ * The runner on Node: jobs from DATABASE_URL's queue; /healthz on RUNNER_HOST:RUNNER_PORT (default
+ * 127.0.0.1:8788); JSON log lines to stdout unless `log` says where.
+ */
 export async function startRunner(env: RunnerEnv = process.env, log?: RunnerLog): Promise<RunningRunner> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const config = runnerConfigFromEnv(env);
@@ -26,7 +28,6 @@ export async function startRunner(env: RunnerEnv = process.env, log?: RunnerLog)
   await runner.start();
   return {
     url,
-    dispatchUrl: `${url}/v1/dispatch`,
     runner,
     close: async () => {
       await new Promise<void>((done) => server.close(() => done()));
@@ -37,7 +38,7 @@ export async function startRunner(env: RunnerEnv = process.env, log?: RunnerLog)
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const running = await startRunner();
-  console.log(JSON.stringify({ runner: running.url, dispatch: running.dispatchUrl }));
+  console.log(JSON.stringify({ runner: running.url, pid: process.pid }));
   const stop = () => running.close().finally(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

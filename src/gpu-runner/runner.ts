@@ -1,32 +1,40 @@
 import { Hono } from 'hono';
-import { DispatchMessage } from '../contracts/job.ts';
+import { poolDatabase } from '../jobs/db.ts';
+import { consumeQueue, migrateDatabase, type QueueConsumer } from '../jobs/queue.ts';
+import { JobStore } from '../jobs/store.ts';
+import type { ChildMessage } from './child.ts';
 import type { RunnerConfig } from './config.ts';
 import { forkChild, runJob, type LifecycleDeps, type RunnerLog } from './lifecycle.ts';
-import { JobQueue } from './queue.ts';
-import { scanOpenJobs } from './recovery.ts';
-import { verifyDispatch } from './verify.ts';
 import { WebhookSender, type WebhookSenderOptions } from './webhooks.ts';
-import type { ChildMessage } from './child.ts';
 
 export interface BackendStatus { name: string | null; tried: { name: string; ok: boolean; reason?: string }[]; error?: string }
 
 /**
- * The runner: a signed dispatch endpoint and a periodic S3 scan feed one bounded queue; each job
- * runs in its own process (lifecycle.ts); webhooks go out on their own schedule (webhooks.ts).
+ * The runner: takes merge jobs from the queue in PostgreSQL (`concurrency` at a time; any number of
+ * runners share one database), runs each in its own process (lifecycle.ts), offers again the jobs
+ * of runners that died (the sweep), and sends the webhooks the outbox owes (webhooks.ts).
  */
 export function createRunner(config: RunnerConfig, options: { webhooks?: WebhookSenderOptions; log?: RunnerLog } = {}) {
   const shutdown = new AbortController();
-  const webhooks = new WebhookSender(config.store, config.webhooks, options.webhooks);
+  const db = poolDatabase(config.databaseUrl, { max: config.concurrency + 6, name: config.runnerId });
+  const jobs = new JobStore(db, { maxAttempts: config.maxAttempts, staleMs: config.staleMs });
+  const webhooks = new WebhookSender(jobs, config.webhooks, options.webhooks);
   const log = options.log ?? ((entry) => console.log(JSON.stringify(entry)));
-  const deps: LifecycleDeps = { config, webhooks, shutdown: shutdown.signal, log };
+  const deps: LifecycleDeps = { config, jobs, shutdown: shutdown.signal, log };
   /** the latest jobs' outcomes, for logs and tests (bounded: a runner lives long) */
   const outcomes: { jobId: string; outcome: string; error?: string }[] = [];
-  const queue = new JobQueue(config.concurrency, config.queueLimit, async (msg) => {
-    const { outcome, error } = await runJob(deps, msg);
-    outcomes.push({ jobId: msg.jobId, outcome, ...(error ? { error: error.code } : {}) });
-    if (outcomes.length > 100) outcomes.shift();
-    log({ runner: config.runnerId, job: msg.jobId, outcome, ...(error ? { error: error.code, message: error.message.slice(0, 500) } : {}) });
-  });
+  let running = 0;
+  const work = async (jobId: string) => {
+    running++;
+    try {
+      const { outcome, error } = await runJob(deps, jobId);
+      outcomes.push({ jobId, outcome, ...(error ? { error: error.code } : {}) });
+      if (outcomes.length > 100) outcomes.shift();
+      log({ runner: config.runnerId, job: jobId, outcome, ...(error ? { error: error.code, message: error.message.slice(0, 500) } : {}) });
+    } finally {
+      running--;
+    }
+  };
   const backend: BackendStatus = { name: null, tried: [] };
 
   /** Which backend jobs will get, found by a child as jobs do (the runner itself loads no tfjs). */
@@ -42,64 +50,48 @@ export function createRunner(config: RunnerConfig, options: { webhooks?: Webhook
       });
     });
 
-  let scanning: Promise<void> | undefined;
-  /** Queued and orphaned jobs from S3, and owed webhooks. One pass at a time. */
-  const scan = () =>
-    (scanning ??= (async () => {
-      try {
-        const found = await scanOpenJobs(config.store, config.staleMs);
-        for (const msg of found.take) if (queue.offer(msg) === 'full') break;
-        await webhooks.resume();
-      } catch (err) {
-        console.warn(`basin runner: scan failed: ${(err as Error).message}`);
-      }
-    })().finally(() => {
-      scanning = undefined;
+  let sweeping: Promise<void> | undefined;
+  /** Jobs whose runner died, and queued jobs the queue lost, offered again. One pass at a time. */
+  const sweep = () =>
+    (sweeping ??= jobs.sweep(config.staleMs).then(
+      (ids) => {
+        if (ids.length) log({ runner: config.runnerId, offeredAgain: ids });
+      },
+      (err: unknown) => console.warn(`basin runner: sweep failed: ${(err as Error).message}`),
+    ).finally(() => {
+      sweeping = undefined;
     }));
 
   const app = new Hono();
-  const problem = (status: 401 | 400 | 503, code: string, detail: string) =>
-    new Response(JSON.stringify({ type: 'about:blank', title: code, status, code, detail }), { status, headers: { 'content-type': 'application/problem+json' } });
-  app.post('/v1/dispatch', async (c) => {
-    const body = await c.req.text();
-    const bad = verifyDispatch(config.secret, c.req.raw.headers, body);
-    if (bad) return problem(401, 'unauthorized', `dispatch signature: ${bad}`);
-    let msg: DispatchMessage;
-    try {
-      msg = DispatchMessage.parse(JSON.parse(body));
-    } catch {
-      return problem(400, 'bad_request', 'expected {"jobId", "tenant"}');
-    }
-    const offer = queue.offer(msg);
-    if (offer === 'full') return problem(503, 'runner_busy', 'the queue is full; the job stays queued in S3 and is offered again');
-    return c.json({ accepted: true, jobId: msg.jobId, duplicate: offer === 'duplicate' }, 202);
-  });
-  app.get('/healthz', (c) =>
-    c.json({ status: 'ok', runner: config.runnerId, backend, running: queue.running, queued: queue.queued, concurrency: config.concurrency }),
-  );
+  app.get('/healthz', (c) => c.json({ status: 'ok', runner: config.runnerId, backend, running, concurrency: config.concurrency }));
 
+  let queue: QueueConsumer | undefined;
   let timer: NodeJS.Timeout | undefined;
   return {
     app,
-    queue,
+    jobs,
     webhooks,
     backend,
     outcomes,
-    scan,
-    /** Probe the backend, take what S3 holds, and keep scanning. */
+    sweep,
+    /** Migrate (if first), probe the backend, and start taking jobs, sweeping and sending webhooks. */
     async start(): Promise<void> {
+      await migrateDatabase(db.pool);
       void probe();
-      await scan();
-      timer = setInterval(() => void scan(), config.scanMs);
+      queue = await consumeQueue({ pool: db.pool, concurrency: config.concurrency, pollMs: config.pollMs * 2, work });
+      webhooks.start(config.pollMs);
+      void sweep();
+      timer = setInterval(() => void sweep(), Math.max(250, config.staleMs / 2));
       timer.unref();
     },
-    /** Stop taking jobs; running ones go back to `queued` (their child is killed) for the next runner. */
+    /** Stop taking jobs; running ones go back to `queued` (their process is killed) for another runner. */
     async stop(): Promise<void> {
       clearInterval(timer);
-      queue.stop();
       shutdown.abort();
-      await queue.idle();
-      webhooks.stop();
+      await queue?.stop();
+      await webhooks.stop();
+      await sweeping;
+      await db.close();
     },
   };
 }

@@ -2,7 +2,11 @@ import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
 import { HTTPException } from 'hono/http-exception';
+import { JobId, type Job } from '../contracts/job.ts';
+import { DatabaseUnavailable, isSchemaMissing } from '../jobs/db.ts';
+import { UnreadableJob } from '../jobs/store.ts';
 import { keys } from '../storage/keys.ts';
+import { isStorageOutage } from '../storage/store.ts';
 import { bearerAuth, type AuthEnv } from './auth.ts';
 import { jsonBody } from './body.ts';
 import type { AppConfig } from './config.ts';
@@ -10,27 +14,13 @@ import { canonicalJson, newId, sha256Hex } from './crypto.ts';
 import { mountDocs } from './docs.ts';
 import { prefersJson } from './accept.ts';
 import { checkInputs } from './inputs.ts';
-import { JobStore } from './jobs.ts';
-import { GroupStore, verifyStandardWebhook } from './hooks.ts';
+import { verifyStandardWebhook } from './hooks.ts';
 import { openApiYaml } from './openapi.ts';
-import { offerJob, throttledReoffer } from './pending.ts';
 import { fieldErrors, problem, ProblemError } from './problem.ts';
 import * as spec from './spec.ts';
 
-/**
- * Work that must finish but need not delay the answer: Workers keep the isolate alive for it
- * (waitUntil); Node has no such context, so `awaitOnNode` says whether to finish it first.
- */
-async function background(c: Context, work: Promise<unknown>, awaitOnNode: boolean): Promise<void> {
-  let ctx: { waitUntil(p: Promise<unknown>): void } | undefined;
-  try {
-    ctx = c.executionCtx;
-  } catch {
-    ctx = undefined; // Node: no execution context
-  }
-  if (ctx) ctx.waitUntil(work);
-  else if (awaitOnNode) await work;
-}
+/** Job ids come from URLs: anything not shaped like one is simply not found (never a query error). */
+const isJobId = (id: string) => JobId.safeParse(id).success;
 
 /** Hono's `/v1/merges/:id/report.svg` -> a RegExp matching the concrete paths it serves. */
 function routePattern(path: string): RegExp {
@@ -38,20 +28,9 @@ function routePattern(path: string): RegExp {
   return new RegExp(`^${parts.join('/')}$`);
 }
 
-function isStorageOutage(err: unknown): boolean {
-  const e = err as { code?: string; name?: string; $metadata?: { httpStatusCode?: number } };
-  return (
-    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND'].includes(e?.code ?? '') ||
-    e?.name === 'TimeoutError' ||
-    (e?.$metadata?.httpStatusCode ?? 0) >= 500
-  );
-}
-
 /** The edge: one Hono app for Node and Workers; every dependency comes in through `config`. */
 export function createApp(config: AppConfig) {
-  const { store, limits } = config;
-  const jobs = new JobStore(store);
-  const groups = new GroupStore(store);
+  const { store, jobs, limits } = config;
   const app = new OpenAPIHono<AuthEnv>({
     // zod failures on body, query, params or headers: 422 with every failing field's path
     defaultHook: (result) => {
@@ -63,8 +42,15 @@ export function createApp(config: AppConfig) {
   app.onError((err, c) => {
     if (err instanceof ProblemError) return problem(c, err.status, err.code, err.message, err.errors, err.jobError);
     if (err instanceof HTTPException && err.status < 500) return problem(c, err.status, err.status === 413 ? 'payload_too_large' : 'validation_failed', err.message);
-    // S3 down or unreachable is the service's problem, not the client's, and worth a retry
+    // S3 or PostgreSQL down or unreachable is the service's problem, not the client's, and worth a retry
+    if (err instanceof DatabaseUnavailable) return problem(c, 503, 'database_unavailable');
     if (isStorageOutage(err)) return problem(c, 503, 'storage_unavailable');
+    if (isSchemaMissing(err)) return problem(c, 503, 'database_unavailable', 'the database has no basin schema yet: start a runner (or the Node edge) once to migrate it');
+    // a row that does not make a job is named, and only its own requests fail
+    if (err instanceof UnreadableJob) {
+      console.error(`basin edge: ${err.message}`);
+      return problem(c, 500, 'job_unreadable', err.message);
+    }
     console.error('basin edge: unhandled error', err);
     return problem(c, 500, 'internal_error');
   });
@@ -93,15 +79,6 @@ export function createApp(config: AppConfig) {
     exposeHeaders: ['location', 'idempotent-replayed', 'allow', 'www-authenticate'],
     maxAge: 600,
   }));
-
-  // Jobs the runner did not take are offered again on the next request once the interval has passed.
-  const reoffer = throttledReoffer(store, config.runner, config.reofferIntervalMs ?? Number.POSITIVE_INFINITY, config.dispatchTimeoutMs);
-  if (config.runner && config.reofferIntervalMs !== undefined) {
-    app.use('*', async (c, next) => {
-      await background(c, reoffer(), false);
-      await next();
-    });
-  }
 
   // Order matters: authenticate before reading a body, then guard and parse it.
   app.use('/v1/*', bearerAuth(config.apiKeys));
@@ -133,32 +110,26 @@ export function createApp(config: AppConfig) {
     return c.json({ id, url, method: 'PUT' as const, headers: { 'content-length': String(body.size) }, expiresAt }, 201);
   });
 
-  /** Creates (or, for a known Idempotency-Key, finds) a job; shared by the API and the training hook. */
-  const submitMerge = async (c: Context<AuthEnv>, request: spec.MergeRequestOut, idemKey: string | undefined) => {
+  /**
+   * Creates (or, for a known Idempotency-Key, finds) a job; shared by the API and the training hook.
+   * Inputs are checked before the one transaction that creates the job: nothing is written unless
+   * they exist, and a failure anywhere leaves no job behind.
+   */
+  const submitMerge = async (c: Context<AuthEnv>, request: spec.MergeRequestOut, idemKey: string | undefined, group?: string) => {
     const tenant = c.get('tenant');
     const requestHash = await sha256Hex(canonicalJson(request));
     const conflict = () => new ProblemError(422, 'idempotency_conflict', 'this Idempotency-Key was used with a different request body');
-    let jobId = newId('job');
-    if (idemKey !== undefined) {
-      const seen = await jobs.idempotent(tenant, idemKey);
+    const keyHash = idemKey === undefined ? undefined : await sha256Hex(idemKey);
+    if (keyHash !== undefined) {
+      const seen = await jobs.idempotencyBinding(tenant, keyHash);
       if (seen && seen.requestHash !== requestHash) throw conflict();
       const job = seen && (await jobs.find(tenant, seen.jobId));
       if (job) return { job, replayed: true };
-      if (seen) jobId = seen.jobId; // bound earlier, job not written (inputs were missing, or a crash): finish it
     }
-    await checkInputs(request, tenant, store, config.allowedBuckets, config.outbound, limits.maxUploadBytes);
-    if (idemKey !== undefined) {
-      const bound = await jobs.claim(tenant, idemKey, jobId, requestHash);
-      if (bound.requestHash !== requestHash) throw conflict();
-      const job = bound.jobId !== jobId ? await jobs.find(tenant, bound.jobId) : undefined;
-      if (job) return { job, replayed: true }; // a concurrent request with this key won
-      jobId = bound.jobId;
-    }
-    const job = await jobs.create(tenant, request, requestHash, jobId);
-    // A refused dispatch leaves the job queued, marked to be offered again (pending.ts). On Node the
-    // answer waits for the offer, so a 202 means the runner has it or the marker is written.
-    await background(c, offerJob(store, config.runner, { jobId: job.id, tenant }, config.dispatchTimeoutMs), true);
-    return { job, replayed: false };
+    await checkInputs(request, tenant, store, config.allowedBuckets, config.outbound, limits.maxUploadBytes, jobs);
+    const created = await jobs.create({ tenant, id: newId('job'), request, requestHash, idempotencyKeyHash: keyHash, group });
+    if ('conflict' in created) throw conflict();
+    return created;
   };
   const createMergeHandler = async (c: Context<AuthEnv>, request: spec.MergeRequestOut, idemKey: string | undefined) => {
     const { job, replayed } = await submitMerge(c, request, idemKey);
@@ -172,30 +143,51 @@ export function createApp(config: AppConfig) {
   app.openapi(spec.trainingRunHook, async (c) => {
     const tenant = c.get('tenant');
     const event = c.req.valid('json');
-    const group = await groups.record(tenant, event);
-    if (group.members.length < event.group.size) return c.json({ group: event.group.id, members: group.members.length, size: event.group.size, job: null }, 202);
-    // Complete: models in run-id order (deterministic), one job per group however often events repeat.
-    const request = { ...event.group.merge, models: group.members.slice(0, event.group.size).map((m) => m.checkpoint) } as spec.MergeRequestOut;
-    const { job } = await submitMerge(c, request, `group:${event.group.id}`);
-    return c.json({ group: event.group.id, members: group.members.length, size: event.group.size, job }, 202);
+    const group = await jobs.recordGroupMember(tenant, event.group, event.run, event.checkpoint);
+    const answer = (job: Job | null) => c.json({ group: event.group.id, members: group.members.length, size: group.size, job }, 202);
+    if (group.members.length < group.size) return answer(null);
+    const linked = group.jobId && (await jobs.find(tenant, group.jobId));
+    if (linked) return answer(linked);
+    // Complete: models in run-id order (deterministic). However many deliveries arrive at once, the
+    // group's idempotency key admits one job (its unique constraint), and the others answer it.
+    const request = { ...event.group.merge, models: group.members.slice(0, group.size).map((m) => m.checkpoint) } as spec.MergeRequestOut;
+    const { job } = await submitMerge(c, request, `group:${event.group.id}`, event.group.id);
+    return answer(job);
   });
 
-  app.openapi(spec.getMerge, async (c) => c.json(await jobs.get(c.get('tenant'), c.req.valid('param').id), 200));
+  /** The tenant's job, or 404 (another tenant's job answers exactly like a missing one). */
+  const getJob = async (tenant: string, id: string): Promise<Job> => {
+    const job = isJobId(id) ? await jobs.find(tenant, id) : undefined;
+    if (!job) throw new ProblemError(404, 'not_found', `no merge ${id}`);
+    return job;
+  };
+  app.openapi(spec.getMerge, async (c) => c.json(await getJob(c.get('tenant'), c.req.valid('param').id), 200));
 
   app.openapi(spec.listMerges, async (c) => {
     const q = c.req.valid('query');
     const limit = Math.min(q.limit ?? 20, limits.maxPageSize);
+    if (q.cursor !== undefined && !isJobId(q.cursor)) {
+      throw new ProblemError(422, 'validation_failed', 'invalid cursor', [{ path: 'cursor', message: 'not a cursor from this API' }]);
+    }
     return c.json(await jobs.list(c.get('tenant'), limit, q.cursor), 200);
   });
 
-  app.openapi(spec.cancelMerge, async (c) => c.json(await jobs.cancel(c.get('tenant'), c.req.valid('param').id), 200));
+  app.openapi(spec.cancelMerge, async (c) => {
+    const tenant = c.get('tenant');
+    const { id } = c.req.valid('param');
+    const out = isJobId(id) ? await jobs.cancel(tenant, id) : ({ refused: 'not_found' } as const);
+    if ('job' in out) return c.json(out.job, 200);
+    if (out.refused === 'not_found') throw new ProblemError(404, 'not_found', `no merge ${id}`);
+    const job = await getJob(tenant, id);
+    throw new ProblemError(409, 'job_not_cancelable', `merge ${id} is ${job.status}`);
+  });
 
   /**
    * Results exist only for succeeded jobs: a failed or canceled job's leftovers are never served, and
    * its answer says it ended and why (409), so a client stops waiting.
    */
   const succeeded = async (tenant: string, id: string, what: string) => {
-    const job = await jobs.get(tenant, id);
+    const job = await getJob(tenant, id);
     if (job.status === 'failed') throw new ProblemError(409, 'job_failed', `merge ${id} failed (${job.error?.code ?? 'unknown'}: ${job.error?.message ?? 'no reason recorded'}): no ${what}`, undefined, job.error ?? undefined);
     if (job.status === 'canceled') throw new ProblemError(409, 'job_canceled', `merge ${id} was canceled: no ${what}`);
     if (job.status !== 'succeeded') throw new ProblemError(404, 'result_not_ready', `merge ${id} is ${job.status}: no ${what} yet`);
@@ -238,8 +230,7 @@ export function createApp(config: AppConfig) {
   let yaml: string | undefined; // built on first request: the routes are all registered by then
   app.get('/openapi.yaml', (c) => c.body((yaml ??= openApiYaml(app)), 200, { 'content-type': 'application/yaml; charset=utf-8' }));
   mountDocs(app, config.docsAssets);
-  // The entry points drive re-offers from outside requests too: Node's timer, the Worker's cron.
-  return Object.assign(app, { reoffer });
+  return app;
 }
 
 export type BasinApp = ReturnType<typeof createApp>;

@@ -1,7 +1,7 @@
+import type { JobStore } from '../jobs/store.ts';
 import type { Outbound } from '../storage/outbound/client.ts';
 import type { BlobStore } from '../storage/store.ts';
 import type { DocsAssets } from './docs.ts';
-import type { RunnerTarget } from './dispatch.ts';
 
 export interface Limits {
   /** request bodies on JSON routes (merge requests are small; files go through presigned PUTs) */
@@ -23,15 +23,10 @@ export const defaultLimits: Limits = {
 
 export interface AppConfig {
   store: BlobStore;
+  /** jobs, idempotency keys, groups: PostgreSQL (src/jobs) */
+  jobs: JobStore;
   /** SHA-256 hex of each API key -> tenant. Plain keys are never configured. */
   apiKeys: ReadonlyMap<string, string>;
-  /** where new jobs are offered (signed POST); unset: runners only find jobs by scanning S3 */
-  runner?: RunnerTarget;
-  /**
-   * Jobs the runner did not take are offered again on the first request after this many ms (and by
-   * the Node timer or the Worker cron); unset: only by those, never by requests.
-   */
-  reofferIntervalMs?: number;
   /** buckets `s3://` references may name (the service's own bucket is always allowed) */
   allowedBuckets: readonly string[];
   limits: Limits;
@@ -39,8 +34,6 @@ export interface AppConfig {
   hookSecret?: string;
   /** the outbound guard that checks `url` references (Node: resolved and pinned; Workers: fetch) */
   outbound: Outbound;
-  /** ms to wait on the runner before leaving the job queued */
-  dispatchTimeoutMs?: number;
   /** browser origins allowed to call the API (`*`: any); none: browsers on other origins are refused */
   corsOrigins?: readonly string[];
   /** where /docs finds the Swagger UI files (the entry point knows: node_modules or Workers assets) */

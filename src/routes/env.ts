@@ -1,3 +1,5 @@
+import type { Database } from '../jobs/db.ts';
+import { JobStore } from '../jobs/store.ts';
 import { allowedBucketsFromEnv, storeFromEnv, type StorageEnv } from '../storage/env.ts';
 import type { Outbound } from '../storage/outbound/client.ts';
 import { outboundPolicyFromEnv, type OutboundPolicy } from '../storage/outbound/policy.ts';
@@ -7,14 +9,12 @@ import { defaultLimits, parseApiKeys, type AppConfig } from './config.ts';
 export interface BasinEnv extends StorageEnv {
   /** `sha256hex:tenant,...` */
   BASIN_API_KEYS?: string;
-  RUNNER_URL?: string;
-  RUNNER_SECRET?: string;
+  /** PostgreSQL (Node); on Workers the Hyperdrive binding's connection string is used instead */
+  DATABASE_URL?: string;
   BASIN_HOOK_SECRET?: string;
   BASIN_MAX_BODY_BYTES?: string;
   BASIN_MAX_UPLOAD_BYTES?: string;
   BASIN_PRESIGN_SECONDS?: string;
-  /** how often jobs the runner did not take are offered again (default 60) */
-  BASIN_REOFFER_SECONDS?: string;
   /** browser origins allowed by CORS, comma-separated (`*`: any); default none */
   BASIN_CORS_ORIGINS?: string;
 }
@@ -31,16 +31,18 @@ function int(v: string | undefined, fallback: number): number {
   return Number.isSafeInteger(n) && n > 0 ? n : fallback;
 }
 
-/** `outboundFor` builds the platform's outbound guard (Node: nodeOutbound; Workers: fetchOutbound). */
-export function configFromEnv(env: BasinEnv, outboundFor: (policy: OutboundPolicy) => Outbound): AppConfig {
+/**
+ * The edge's configuration. `db` is the entry point's (a pool on Node, a connection per call on
+ * Workers); `outboundFor` builds the platform's outbound guard (Node: nodeOutbound; Workers: fetchOutbound).
+ */
+export function configFromEnv(env: BasinEnv, db: Database, outboundFor: (policy: OutboundPolicy) => Outbound): AppConfig {
   return {
     store: storeFromEnv(env),
+    jobs: new JobStore(db),
     outbound: outboundFor(outboundPolicyFromEnv(env)),
     apiKeys: parseApiKeys(env.BASIN_API_KEYS || DEV_API_KEYS),
     allowedBuckets: allowedBucketsFromEnv(env),
     hookSecret: env.BASIN_HOOK_SECRET || undefined,
-    runner: env.RUNNER_URL ? { url: env.RUNNER_URL, secret: env.RUNNER_SECRET ?? '' } : undefined,
-    reofferIntervalMs: int(env.BASIN_REOFFER_SECONDS, 60) * 1000,
     corsOrigins: (env.BASIN_CORS_ORIGINS ?? '').split(',').map((o) => o.trim().replace(/\/+$/, '')).filter(Boolean),
     limits: {
       maxBodyBytes: int(env.BASIN_MAX_BODY_BYTES, defaultLimits.maxBodyBytes),

@@ -1,25 +1,5 @@
-import type { RemoteRef } from '../contracts/references.ts';
-import type { TrainingRunEvent } from '../contracts/hooks.ts';
-import { keys } from '../storage/keys.ts';
-import type { BlobStore } from '../storage/store.ts';
 import { constantTimeEqual } from './crypto.ts';
 import { ProblemError } from './problem.ts';
-
-/** Members of merge groups, one S3 object per run: re-delivered events overwrite, never duplicate. */
-export class GroupStore {
-  constructor(private readonly store: BlobStore) {}
-
-  async record(tenant: string, event: TrainingRunEvent): Promise<{ members: Array<{ run: string; checkpoint: RemoteRef }> }> {
-    await this.store.putJson(keys.groupMember(tenant, event.group.id, event.run), { run: event.run, checkpoint: event.checkpoint });
-    const prefix = keys.groupMembers(tenant, event.group.id);
-    const page = await this.store.list(prefix, { limit: 100 });
-    const runs = page.objects.map((o) => o.key.slice(prefix.length, -'.json'.length)).sort();
-    const members = await Promise.all(
-      runs.map(async (run) => (await this.store.getJson(keys.groupMember(tenant, event.group.id, run))) as { run: string; checkpoint: RemoteRef }),
-    );
-    return { members: members.filter(Boolean) };
-  }
-}
 
 const TOLERANCE_S = 300;
 

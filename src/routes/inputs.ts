@@ -28,10 +28,17 @@ const precedence: Array<[ProblemCode, string]> = [
   ['input_unreachable', 'a URL reference could not be fetched'],
 ];
 
+/** Uploads already seen in S3, with their sizes (the jobs database keeps them: see JobStore). */
+export interface UploadLedger {
+  verifiedUploads(tenant: string, ids: string[]): Promise<Map<string, number>>;
+  rememberUpload(tenant: string, id: string, size: number): Promise<void>;
+}
+
 /**
  * Checks that every referenced input exists and is non-empty before a job is created, so a bad
  * reference fails now with its field path rather than minutes later in the runner. `url`
- * references go through the outbound guard, and their failures say only which class they are.
+ * references go through the outbound guard, and their failures say only which class they are. An
+ * upload found once is not looked up in S3 again: its presigned PUT has expired or will write the same size.
  */
 export async function checkInputs(
   req: MergeRequest,
@@ -40,6 +47,7 @@ export async function checkInputs(
   allowedBuckets: readonly string[],
   outbound: Outbound,
   maxBytes = Number.POSITIVE_INFINITY,
+  ledger?: UploadLedger,
 ): Promise<void> {
   const failures = new Map<ProblemCode, FieldError[]>();
   const fail = (code: ProblemCode, path: string, message: string) => failures.set(code, [...(failures.get(code) ?? []), { path, message }]);
@@ -47,12 +55,19 @@ export async function checkInputs(
   const checkSize = (path: string, size: number) => {
     if (size > maxBytes) fail('input_too_large', path, `${size} bytes, over the limit of ${maxBytes}`);
   };
+  const refs = references(req);
+  const uploadIds = refs.flatMap(([, ref]) => ('upload' in ref ? [ref.upload] : []));
+  const seen = ledger ? await ledger.verifiedUploads(tenant, uploadIds) : new Map<string, number>();
   await Promise.all(
-    references(req).map(async ([path, ref]) => {
+    refs.map(async ([path, ref]) => {
       if ('upload' in ref) {
-        const info = await store.head(keys.upload(tenant, ref.upload));
+        const known = seen.get(ref.upload);
+        const info = known !== undefined ? { size: known } : await store.head(keys.upload(tenant, ref.upload));
         if (!info || info.size === 0) fail('input_not_found', `${path}.upload`, `no upload ${ref.upload} (or it is empty)`);
-        else checkSize(`${path}.upload`, info.size);
+        else {
+          checkSize(`${path}.upload`, info.size);
+          if (known === undefined) await ledger?.rememberUpload(tenant, ref.upload, info.size);
+        }
       } else if ('uri' in ref) {
         const loc = parseS3Uri(ref.uri);
         if (!loc || loc.bucket === store.bucket || !allowedBuckets.includes(loc.bucket)) {

@@ -4,6 +4,8 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { poolDatabase } from '../jobs/db.ts';
+import { migrateDatabase } from '../jobs/queue.ts';
 import { startLocalS3, type LocalS3 } from '../storage/localS3.ts';
 import { nodeOutbound } from '../storage/outbound/node.ts';
 import { createApp } from './app.ts';
@@ -30,8 +32,9 @@ export function nodeDocsAssets(): DocsAssets {
 }
 
 /**
- * The edge on Node. Without BASIN_S3_ENDPOINT it starts its own s3rver (data in BASIN_DATA_DIR,
- * default .basin/s3) so the local stack needs no set-up.
+ * The edge on Node: jobs in DATABASE_URL (migrated at start, if this process is the first), blobs
+ * in S3. Without BASIN_S3_ENDPOINT it starts its own s3rver (data in BASIN_DATA_DIR, default
+ * .basin/s3).
  */
 export async function startEdge(env: BasinEnv & { PORT?: string; HOST?: string; BASIN_DATA_DIR?: string } = process.env): Promise<RunningEdge> {
   // The SDK warns that its 2027 releases need Node 22; the version in package.json is pinned exactly.
@@ -44,12 +47,17 @@ export async function startEdge(env: BasinEnv & { PORT?: string; HOST?: string; 
     localS3 = await startLocalS3({ directory, buckets: [bucket, ...(env.BASIN_ALLOWED_BUCKETS ?? '').split(',').filter(Boolean)] });
     env = { ...env, BASIN_S3_ENDPOINT: localS3.endpoint };
   }
+  if (!env.DATABASE_URL) throw new Error('DATABASE_URL is not set: the edge keeps jobs in that PostgreSQL (npm start runs one for you)');
+  const db = poolDatabase(env.DATABASE_URL, { max: 20, name: 'basin-edge' });
+  try {
+    await migrateDatabase(db.pool);
+  } catch (err) {
+    await db.close();
+    await localS3?.stop();
+    throw err;
+  }
   // on Node, `url` references are resolved once, every address checked, and the connection pinned
-  const config = configFromEnv(env, nodeOutbound);
-  const app = createApp({ ...config, docsAssets: nodeDocsAssets() });
-  // Re-offer jobs the runner did not take even when no requests come in (requests also trigger it).
-  const timer = config.runner && config.reofferIntervalMs ? setInterval(() => void app.reoffer(true), config.reofferIntervalMs) : undefined;
-  timer?.unref();
+  const app = createApp({ ...configFromEnv(env, db, nodeOutbound), docsAssets: nodeDocsAssets() });
   const host = env.HOST ?? '127.0.0.1';
   const server = await new Promise<ReturnType<typeof serve>>((ok) => {
     const s = serve({ fetch: app.fetch, port: Number(env.PORT ?? 8787), hostname: host }, () => ok(s));
@@ -61,8 +69,8 @@ export async function startEdge(env: BasinEnv & { PORT?: string; HOST?: string; 
     port,
     localS3,
     close: async () => {
-      clearInterval(timer);
       await new Promise<void>((done) => server.close(() => done()));
+      await db.close();
       await localS3?.stop();
     },
   };

@@ -6,11 +6,14 @@ import { BlobStore } from '../storage/store.ts';
 import { createS3Client } from '../storage/client.ts';
 import { fetchOutbound } from '../storage/outbound/fetch.ts';
 import { publicOnly } from '../storage/outbound/policy.ts';
+import { perCallDatabase } from '../jobs/db.ts';
+import { JobStore } from '../jobs/store.ts';
 
 /** The committed document: built from the same routes the server runs (nothing is contacted). */
 export function committedSpec(): string {
   const store = new BlobStore(createS3Client({ endpoint: 'http://127.0.0.1:9', accessKeyId: 'x', secretAccessKey: 'x' }), 'spec');
-  return openApiYaml(createApp({ store, apiKeys: new Map(), allowedBuckets: [], limits: defaultLimits, outbound: fetchOutbound(publicOnly) }));
+  const jobs = new JobStore(perCallDatabase('postgres://127.0.0.1:9/spec'));
+  return openApiYaml(createApp({ store, jobs, apiKeys: new Map(), allowedBuckets: [], limits: defaultLimits, outbound: fetchOutbound(publicOnly) }));
 }
 
 export const SPEC_PATH = new URL('../../openapi.yaml', import.meta.url);

@@ -25,6 +25,8 @@ const titles: Record<ProblemCode, string> = {
   malformed_request: 'The request is not valid HTTP',
   request_timeout: 'The request took too long to arrive',
   storage_unavailable: 'Storage is unreachable; retry later',
+  database_unavailable: 'The job database is unreachable; retry later',
+  job_unreadable: 'The stored job cannot be read',
   internal_error: 'Internal error',
 };
 

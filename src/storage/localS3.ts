@@ -6,6 +6,9 @@ export { LOCAL_S3_CREDENTIALS } from './credentials.ts';
 export interface LocalS3 {
   endpoint: string;
   port: number;
+  pid: number | undefined;
+  /** resolves when the server process exits, by a stop or otherwise */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stop(): Promise<void>;
 }
 
@@ -23,6 +26,7 @@ export function startLocalS3(opts: { directory: string; buckets: string[]; port?
   return new Promise((resolve, reject) => {
     let buf = '';
     const onExit = (code: number | null) => reject(new Error(`s3rver exited early (code ${code})`));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((ok) => child.once('exit', (code, signal) => ok({ code, signal })));
     child.once('exit', onExit);
     child.once('error', reject);
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -33,6 +37,8 @@ export function startLocalS3(opts: { directory: string; buckets: string[]; port?
       const { port } = JSON.parse(buf.slice(0, nl)) as { port: number };
       resolve({
         port,
+        pid: child.pid,
+        exited,
         endpoint: `http://127.0.0.1:${port}`,
         stop: () =>
           new Promise<void>((done) => {

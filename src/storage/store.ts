@@ -2,7 +2,6 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
-  ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -21,29 +20,19 @@ export interface ObjectInfo {
   lastModified?: Date;
 }
 
-export interface ListPage {
-  objects: ObjectInfo[];
-  /** common prefixes when listing with a delimiter */
-  prefixes: string[];
-  /** pass back as `cursor` for the next page; absent on the last page */
-  cursor?: string;
-}
-
 function isNotFound(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
 }
 
-/** A read that failed in a way reading again can cure is made again, up to four times in all. */
-async function readAgain<T>(read: () => Promise<T>, transient: (err: unknown) => boolean): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await read();
-    } catch (err) {
-      if (!transient(err) || attempt >= 4) throw err;
-      await new Promise((r) => setTimeout(r, 25 * attempt));
-    }
-  }
+/** S3 down or unreachable: the service's trouble, not the caller's, and worth a retry. */
+export function isStorageOutage(err: unknown): boolean {
+  const e = err as { code?: string; name?: string; $metadata?: { httpStatusCode?: number } };
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND'].includes(e?.code ?? '') ||
+    e?.name === 'TimeoutError' ||
+    (e?.$metadata?.httpStatusCode ?? 0) >= 500
+  );
 }
 
 /**
@@ -53,6 +42,18 @@ async function readAgain<T>(read: () => Promise<T>, transient: (err: unknown) =>
 function cutOff(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
   return e?.code === 'ECONNRESET' || e?.message === 'aborted';
+}
+
+/** A read whose body was cut off is made again, up to four times in all. */
+async function readAgain<T>(read: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (err) {
+      if (!cutOff(err) || attempt >= 4) throw err;
+      await new Promise((r) => setTimeout(r, 25 * attempt));
+    }
+  }
 }
 
 /** Typed access to one bucket. Missing objects are `undefined`, never exceptions. */
@@ -76,61 +77,12 @@ export class BlobStore {
     await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType }));
   }
 
-  async putJson(key: string, value: unknown): Promise<void> {
-    await this.putBytes(key, JSON.stringify(value), 'application/json');
-  }
-
-  /**
-   * Writes only when the key does not exist yet (If-None-Match: *; AWS S3 and R2 honour it, s3rver
-   * ignores it and always writes). false: someone else wrote it first.
-   */
-  putJsonIfAbsent(key: string, value: unknown): Promise<boolean> {
-    return this.putJsonConditional(key, value, { IfNoneMatch: '*' });
-  }
-
-  /**
-   * Writes only when the object still has `etag` (If-Match; AWS S3 and R2 honour it, s3rver ignores
-   * it). false: someone changed it since it was read.
-   */
-  putJsonIfMatch(key: string, value: unknown, etag: string | undefined): Promise<boolean> {
-    return this.putJsonConditional(key, value, { IfMatch: etag });
-  }
-
-  private async putJsonConditional(key: string, value: unknown, condition: { IfNoneMatch?: string; IfMatch?: string }): Promise<boolean> {
-    try {
-      await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: JSON.stringify(value), ContentType: 'application/json', ...condition }));
-      return true;
-    } catch (err) {
-      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      if (status === 412 || status === 409) return false;
-      throw err;
-    }
-  }
-
-  /** A JSON object with its ETag, for read-modify-write with `putJsonIfMatch`. */
-  async getJsonTagged(key: string): Promise<{ value: unknown; etag?: string } | undefined> {
-    // S3 replaces objects atomically; s3rver (the local stack) does not, and a read that meets a
-    // write in progress sees a truncated file. Read again rather than fail.
-    return readAgain(async () => {
-      const obj = await this.getObject(key);
-      return obj && { value: JSON.parse(new TextDecoder().decode(obj.bytes)), etag: obj.etag };
-    }, (err) => err instanceof SyntaxError);
-  }
-
-  async getJson(key: string): Promise<unknown | undefined> {
-    return (await this.getJsonTagged(key))?.value;
-  }
-
   async getBytes(key: string): Promise<Uint8Array | undefined> {
-    return (await this.getObject(key))?.bytes;
-  }
-
-  private async getObject(key: string): Promise<{ bytes: Uint8Array; etag?: string } | undefined> {
     try {
       return await readAgain(async () => {
         const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-        return { bytes: out.Body ? await out.Body.transformToByteArray() : new Uint8Array(0), etag: out.ETag };
-      }, cutOff);
+        return out.Body ? await out.Body.transformToByteArray() : new Uint8Array(0);
+      });
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -149,25 +101,6 @@ export class BlobStore {
 
   async delete(key: string): Promise<void> {
     await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
-  }
-
-  /** One page of keys under `prefix`; `startAfter` resumes after a key (S3 orders keys by UTF-8 bytes). */
-  async list(prefix: string, opts: { cursor?: string; limit?: number; delimiter?: string; startAfter?: string } = {}): Promise<ListPage> {
-    const out = await this.s3.send(
-      new ListObjectsV2Command({
-        Bucket: this.bucket,
-        Prefix: prefix,
-        Delimiter: opts.delimiter,
-        MaxKeys: opts.limit ?? 1000,
-        ContinuationToken: opts.cursor,
-        StartAfter: opts.startAfter,
-      }),
-    );
-    return {
-      objects: (out.Contents ?? []).map((o) => ({ key: o.Key!, size: o.Size ?? 0, etag: o.ETag, lastModified: o.LastModified })),
-      prefixes: (out.CommonPrefixes ?? []).map((p) => p.Prefix!),
-      cursor: out.IsTruncated ? out.NextContinuationToken : undefined,
-    };
   }
 
   /** A presigned PUT; the signed Content-Length makes S3 refuse any other size. */
@@ -206,7 +139,7 @@ export class BlobStore {
             new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${offset}-${offset + length - 1}`, IfMatch: info.etag }),
           );
           return out.Body!.transformToByteArray();
-        }, cutOff);
+        });
         if (bytes.length !== length) throw new Error(`short read of ${key}: wanted ${length} bytes, got ${bytes.length}`);
         return bytes;
       },

@@ -5,7 +5,8 @@ import { Webhook } from 'standardwebhooks';
 import type { Job, MergeEvent } from '../../src/contracts/job.ts';
 import type { MergeRequestInput } from '../../src/contracts/mergeRequest.ts';
 import type { RunnerConfig } from '../../src/gpu-runner/config.ts';
-import { JobStore } from '../../src/routes/jobs.ts';
+import type { JobStore } from '../../src/jobs/store.ts';
+import { newId } from '../../src/routes/crypto.ts';
 import { keys } from '../../src/storage/keys.ts';
 import { AllowList } from '../../src/storage/outbound/allowList.ts';
 import type { BlobStore } from '../../src/storage/store.ts';
@@ -15,7 +16,8 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
 import { testS3, testStore, EXTERNAL_BUCKET, TEST_BUCKET } from '../storage/helpers.ts';
 import { sha256 } from '../routes/helpers.ts';
-import { freePort, spawnUntil } from '../routes/processes.ts';
+import { freePort, spawnUntil, type Spawned } from '../routes/processes.ts';
+import { testDatabase } from '../jobs/helpers.ts';
 
 export const WEBHOOK_SECRET = 'whsec_dGVzdC13ZWJob29rLXNlY3JldC1mb3ItYmFzaW4=';
 export const EXAMPLE = 'examples/fashion-mlp6x128';
@@ -32,10 +34,7 @@ export function exampleRequest(models: MergeRequestInput['models'], overrides: P
   } as MergeRequestInput;
 }
 
-/**
- * A bucket of the test s3rver for one test file: runners scan everything open in their bucket, so
- * each file's runners see only that file's jobs.
- */
+/** A bucket of the test s3rver for one test file (its jobs have a database of their own: test/jobs/helpers.ts). */
 export async function createTestBucket(): Promise<string> {
   const bucket = `basin-${randomUUID().slice(0, 8)}`;
   await testS3().send(new CreateBucketCommand({ Bucket: bucket }));
@@ -47,20 +46,19 @@ export function testStorage(bucket = TEST_BUCKET): StorageEnv {
   return { BASIN_S3_ENDPOINT: inject('s3Endpoint'), BASIN_BUCKET: bucket, BASIN_ALLOWED_BUCKETS: EXTERNAL_BUCKET };
 }
 
-export function runnerConfig(overrides: Partial<RunnerConfig> & { bucket?: string } = {}, webhooks: Partial<RunnerConfig['webhooks']> = {}): RunnerConfig {
+export function runnerConfig(overrides: Partial<RunnerConfig> & { bucket?: string; databaseUrl: string }, webhooks: Partial<RunnerConfig['webhooks']> = {}): RunnerConfig {
   const { bucket, ...rest } = overrides;
   const storage = testStorage(bucket);
   return {
     storage,
     store: storeFromEnv(storage),
     allowedBuckets: [EXTERNAL_BUCKET],
-    secret: 'test-runner-secret',
     concurrency: 1,
-    queueLimit: 10,
     heartbeatMs: 200,
     jobTimeoutMs: 600_000,
     staleMs: 60_000,
-    scanMs: 3_600_000,
+    maxAttempts: 3,
+    pollMs: 200,
     runnerId: 'runner_test',
     ...rest,
     // the receivers in these tests listen on loopback
@@ -79,9 +77,11 @@ export async function seedExamplePair(store: BlobStore, tenant: string, suffix: 
   return refs;
 }
 
-/** Creates the job the way the edge does (request, status, open-jobs index). */
-export function createJob(store: BlobStore, tenant: string, request: unknown): Promise<Job> {
-  return new JobStore(store).create(tenant, request, '0'.repeat(64));
+/** Creates the job the way the edge does (one transaction: the row and its queue entry). */
+export async function createJob(jobs: JobStore, tenant: string, request: unknown): Promise<Job> {
+  const out = await jobs.create({ tenant, id: newId('job'), request, requestHash: '0'.repeat(64) });
+  if (!('job' in out)) throw new Error('not created');
+  return out.job;
 }
 
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 120_000, everyMs = 100): Promise<T> {
@@ -94,10 +94,10 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
   }
 }
 
-export const readJob = async (store: BlobStore, tenant: string, id: string) => (await store.getJson(keys.jobFile(tenant, id, 'status.json'))) as Job;
-export const untilStatus = (store: BlobStore, tenant: string, id: string, statuses: string[], timeoutMs?: number) =>
+export const readJob = async (jobs: JobStore, tenant: string, id: string) => (await jobs.find(tenant, id))!;
+export const untilStatus = (jobs: JobStore, tenant: string, id: string, statuses: string[], timeoutMs?: number) =>
   waitFor(`job ${id} to be ${statuses.join('/')}`, async () => {
-    const job = await readJob(store, tenant, id);
+    const job = await readJob(jobs, tenant, id);
     return statuses.includes(job.status) && job;
   }, timeoutMs);
 
@@ -131,31 +131,32 @@ export async function webhookReceiver(plan: number[] = []) {
 export { testStore };
 
 /**
- * The stack as deployed, each part its own process: the runner and the edge (Node) on a fresh bucket
- * of the test s3rver, with one API key for `tenant` whose webhooks are signed with WEBHOOK_SECRET.
+ * The stack as deployed, each part its own process: the edge (Node) and the runner on a database
+ * of their own (the test PostgreSQL) and a fresh bucket of the test s3rver, with one API key for
+ * `tenant` whose webhooks are signed with WEBHOOK_SECRET.
  */
 export async function startProcessStack(tenant: string, apiKey: string, extra: { edge?: NodeJS.ProcessEnv; runner?: NodeJS.ProcessEnv } = {}) {
   const storage = testStorage(await createTestBucket());
+  const db = await testDatabase();
   const [runnerPort, edgePort] = [await freePort(), await freePort()];
-  const shared = { ...process.env, ...storage, RUNNER_SECRET: `runner-secret-${tenant}` };
-  const runner = await spawnUntil(process.execPath, ['--import', 'tsx', 'src/gpu-runner/main.ts'], {
-    ...shared, RUNNER_PORT: String(runnerPort), BASIN_HEARTBEAT_SECONDS: '0.5',
-    BASIN_WEBHOOK_SECRETS: `${tenant}:${WEBHOOK_SECRET}`, BASIN_WEBHOOK_ALLOW: '127.0.0.1', ...extra.runner,
-  }, /"dispatch"/, 60_000);
-  const edge = await spawnUntil(process.execPath, ['--import', 'tsx', 'src/routes/node.ts'], {
-    ...shared, PORT: String(edgePort), RUNNER_URL: `http://127.0.0.1:${runnerPort}/v1/dispatch`,
-    BASIN_API_KEYS: `${sha256(apiKey)}:${tenant}`, ...extra.edge,
-  }, /"listening"/, 60_000).catch(async (err: unknown) => {
-    await runner.stop();
-    throw err;
-  });
-  return {
-    base: `http://127.0.0.1:${edgePort}`,
-    runner,
-    edge,
-    stop: async () => {
-      await edge.stop();
-      await runner.stop();
-    },
+  const shared = { ...process.env, ...storage, DATABASE_URL: db.url };
+  const started: Spawned[] = [];
+  const stop = async () => {
+    for (const part of started.reverse()) await part.stop();
+    await db.close();
   };
+  try {
+    started.push(await spawnUntil(process.execPath, ['--import', 'tsx', 'src/routes/node.ts'], {
+      ...shared, PORT: String(edgePort), BASIN_API_KEYS: `${sha256(apiKey)}:${tenant}`, ...extra.edge,
+    }, /"listening"/, 60_000));
+    started.push(await spawnUntil(process.execPath, ['--import', 'tsx', 'src/gpu-runner/main.ts'], {
+      ...shared, RUNNER_PORT: String(runnerPort), BASIN_HEARTBEAT_SECONDS: '0.5',
+      BASIN_WEBHOOK_SECRETS: `${tenant}:${WEBHOOK_SECRET}`, BASIN_WEBHOOK_ALLOW: '127.0.0.1', ...extra.runner,
+    }, /"runner":"http/, 60_000));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const [edge, runner] = started;
+  return { base: `http://127.0.0.1:${edgePort}`, db, edge, runner, stop };
 }

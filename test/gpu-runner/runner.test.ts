@@ -1,16 +1,15 @@
-import { createHmac } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DispatchHeaders } from '../../src/contracts/job.ts';
 import { Report } from '../../src/contracts/report.ts';
 import { createRunner, type Runner } from '../../src/gpu-runner/runner.ts';
+import type { JobStore } from '../../src/jobs/store.ts';
 import { readHeader, bufferSource } from '../../src/pipeline/io/safetensors.ts';
-import { JobStore } from '../../src/routes/jobs.ts';
 import { keys } from '../../src/storage/keys.ts';
+import { testDatabase } from '../jobs/helpers.ts';
 import { freshTenant } from '../storage/helpers.ts';
 import { createJob, createTestBucket, EXAMPLE, exampleRequest, readJob, runnerConfig, seedExamplePair, untilStatus, waitFor, webhookReceiver, WEBHOOK_SECRET } from './helpers.ts';
 
-/** The runner in this process (its jobs in real child processes) against the test s3rver. */
+/** The runner in this process (its jobs in real child processes) against the test s3rver and its own database. */
 describe('runner: job lifecycle', () => {
   const tenant = freshTenant();
   let runner: Runner;
@@ -18,52 +17,34 @@ describe('runner: job lifecycle', () => {
   let models: { upload: string }[];
   let config: ReturnType<typeof runnerConfig>;
   let store: ReturnType<typeof runnerConfig>['store'];
+  let db: Awaited<ReturnType<typeof testDatabase>>;
+  let jobs: JobStore;
   const logged: Record<string, unknown>[] = [];
+  const log = (entry: Record<string, unknown>) => void logged.push(entry);
 
   beforeAll(async () => {
-    // its own bucket: start() scans for open jobs, which must be this file's only
-    config = runnerConfig({ bucket: await createTestBucket() }, { secrets: new Map([[tenant, WEBHOOK_SECRET]]) });
+    db = await testDatabase();
+    jobs = db.jobs();
+    config = runnerConfig({ bucket: await createTestBucket(), databaseUrl: db.url, maxAttempts: 2 }, { secrets: new Map([[tenant, WEBHOOK_SECRET]]) });
     store = config.store;
     receiver = await webhookReceiver();
-    runner = createRunner(config, { log: (entry) => logged.push(entry) });
+    runner = createRunner(config, { log });
+    await runner.start();
     models = await seedExamplePair(store, tenant, 'life');
   });
   afterAll(async () => {
     await runner?.stop();
     await receiver?.close();
+    await db?.close();
   });
 
-  const sign = (body: string, ts = Math.floor(Date.now() / 1000), secret = 'test-runner-secret') => ({
-    'content-type': 'application/json',
-    [DispatchHeaders.timestamp]: String(ts),
-    [DispatchHeaders.signature]: `sha256=${createHmac('sha256', secret).update(`${ts}.${body}`).digest('hex')}`,
-  });
-  const dispatch = (jobId: string, headers?: Record<string, string>) => {
-    const body = JSON.stringify({ jobId, tenant });
-    return runner.app.request('/v1/dispatch', { method: 'POST', body, headers: headers ?? sign(body) });
-  };
-
-  it('refuses unsigned, wrongly signed and stale dispatches (401) and bad bodies (400)', async () => {
-    const body = JSON.stringify({ jobId: 'job_0000000000aaaaaaaaaa', tenant });
-    expect((await runner.app.request('/v1/dispatch', { method: 'POST', body })).status).toBe(401);
-    expect((await dispatch('job_0000000000aaaaaaaaaa', sign(body, undefined, 'other-secret'))).status).toBe(401);
-    expect((await dispatch('job_0000000000aaaaaaaaaa', sign(body, Math.floor(Date.now() / 1000) - 3600))).status).toBe(401);
-    const junk = '{"jobId": 5}';
-    expect((await runner.app.request('/v1/dispatch', { method: 'POST', body: junk, headers: sign(junk) })).status).toBe(400);
-    expect(runner.queue.queued + runner.queue.running).toBe(0);
-  });
-
-  it('runs a dispatched merge: status with stage, progress and heartbeat; results; a signed merge.succeeded webhook', async () => {
-    const job = await createJob(store, tenant, exampleRequest(models, { webhook: { url: receiver.url } }));
-    expect(await store.head(keys.openJob(job.id))).toBeDefined();
-    const res = await dispatch(job.id);
-    expect(res.status).toBe(202);
-    expect(((await (await dispatch(job.id)).json()) as { duplicate: boolean }).duplicate).toBe(true);
+  it('runs a queued merge: status with stage, progress and heartbeat; results; a signed merge.succeeded webhook', async () => {
+    const job = await createJob(jobs, tenant, exampleRequest(models, { webhook: { url: receiver.url } }));
 
     const seen = new Set<string>();
     const progress: number[] = [];
     const done = await waitFor('job to finish', async () => {
-      const j = await readJob(store, tenant, job.id);
+      const j = await readJob(jobs, tenant, job.id);
       if (j.status === 'running') {
         seen.add(j.stage!);
         progress.push(j.progress);
@@ -79,9 +60,8 @@ describe('runner: job lifecycle', () => {
     expect(seen.size).toBeGreaterThan(0);
     expect(progress).toEqual([...progress].sort((a, b) => a - b)); // never goes backwards
     for (const p of progress) expect(p).toBe(Math.round(p * 1000) / 1000); // 0.9, never 0.8999999999999999
-    expect(await store.head(keys.openJob(job.id))).toBeUndefined();
 
-    const report = Report.parse(await store.getJson(keys.jobFile(tenant, job.id, 'report.json')));
+    const report = Report.parse(JSON.parse(new TextDecoder().decode(await store.getBytes(keys.jobFile(tenant, job.id, 'report.json')))));
     expect(report.backend).toBe('wasm');
     expect(report.alphas).toHaveLength(5);
     expect(report.variants.repaired!.barrier.loss.max).toBeLessThan(report.variants.naive.barrier.loss.max);
@@ -96,17 +76,16 @@ describe('runner: job lifecycle', () => {
     const event = receiver.verify(receiver.received[0]);
     expect(event.type).toBe('merge.succeeded');
     expect(event.data).toMatchObject({ id: job.id, status: 'succeeded', progress: 1 });
-    const logged = await waitFor('delivery log', async () => (await readJob(store, tenant, job.id)).deliveries.at(-1));
-    expect(logged).toMatchObject({ event: 'merge.succeeded', attempt: 1, status: 204, error: null, nextAttemptAt: null, id: receiver.received[0].headers['webhook-id'] });
-    expect(await store.head(keys.pendingWebhook(job.id))).toBeUndefined();
+    const delivery = await waitFor('delivery log', async () => (await readJob(jobs, tenant, job.id)).deliveries.at(-1));
+    expect(delivery).toMatchObject({ event: 'merge.succeeded', attempt: 1, status: 204, error: null, nextAttemptAt: null, id: receiver.received[0].headers['webhook-id'] });
+    expect(await runner.jobs.claimWebhooks(10, 1000)).toEqual([]); // nothing more owed
   });
 
   it('fails a job whose checkpoint is not a checkpoint: machine-readable error, no results, merge.failed', async () => {
     await store.putBytes(keys.upload(tenant, 'upl_garbage01'), new TextEncoder().encode('not a safetensors file at all'));
-    const job = await createJob(store, tenant, exampleRequest([models[0], { upload: 'upl_garbage01' }], { webhook: { url: receiver.url } }));
     const before = receiver.received.length;
-    expect((await dispatch(job.id)).status).toBe(202);
-    const done = await untilStatus(store, tenant, job.id, ['succeeded', 'failed']);
+    const job = await createJob(jobs, tenant, exampleRequest([models[0], { upload: 'upl_garbage01' }], { webhook: { url: receiver.url } }));
+    const done = await untilStatus(jobs, tenant, job.id, ['succeeded', 'failed']);
     expect(done.status).toBe('failed');
     expect(done.error!.code).toMatch(/^(header_too_large|truncated|bad_header_json|bad_header)$/);
     expect(done.result).toEqual({ self: `/v1/merges/${job.id}` });
@@ -123,57 +102,71 @@ describe('runner: job lifecycle', () => {
 
   it('a cancel stops a running merge: it ends canceled, with no results and no webhook', async () => {
     // the whole test split: long enough to cancel in the middle
-    const job = await createJob(store, tenant, exampleRequest(models, {
+    const before = receiver.received.length;
+    const job = await createJob(jobs, tenant, exampleRequest(models, {
       webhook: { url: receiver.url }, sweep: { points: 11 }, data: { evaluation: { builtin: 'fashion-mnist', split: 'test' } },
     }));
-    const before = receiver.received.length;
-    expect((await dispatch(job.id)).status).toBe(202);
     await waitFor('the merge to be under way', async () => {
-      const j = await readJob(store, tenant, job.id);
+      const j = await readJob(jobs, tenant, job.id);
       return j.status === 'running' && ['align', 'repair', 'sweep'].includes(j.stage ?? '');
     }, 120_000, 50);
-    const canceled = await new JobStore(store).cancel(tenant, job.id);
-    expect(canceled.status).toBe('canceled');
+    const canceled = await jobs.cancel(tenant, job.id);
+    expect('job' in canceled && canceled.job.status).toBe('canceled');
     await waitFor('the runner to let go', async () => runner.outcomes.find((o) => o.jobId === job.id));
     expect(runner.outcomes.find((o) => o.jobId === job.id)!.outcome).toBe('canceled');
-    const after = await readJob(store, tenant, job.id);
+    const after = await readJob(jobs, tenant, job.id);
     expect(after.status).toBe('canceled');
     expect(after.progress).toBeLessThan(1);
     for (const f of ['merged.safetensors', 'report.json'] as const) expect(await store.head(keys.jobFile(tenant, job.id, f))).toBeUndefined();
-    expect(await store.head(keys.openJob(job.id))).toBeUndefined();
     await new Promise((r) => setTimeout(r, 300));
     expect(receiver.received.length).toBe(before);
   });
 
   it('stops a merge that outlives BASIN_JOB_TIMEOUT_SECONDS: failed with job_timeout, no results', async () => {
-    const strict = createRunner({ ...config, jobTimeoutMs: 1500 });
+    const strictDb = await testDatabase();
+    const strict = createRunner({ ...config, databaseUrl: strictDb.url, jobTimeoutMs: 1500 });
     try {
-      const job = await createJob(store, tenant, exampleRequest(models, { sweep: { points: 11 }, data: { evaluation: { builtin: 'fashion-mnist', split: 'test' } } }));
-      const body = JSON.stringify({ jobId: job.id, tenant });
-      expect((await strict.app.request('/v1/dispatch', { method: 'POST', body, headers: sign(body) })).status).toBe(202);
-      const done = await untilStatus(store, tenant, job.id, ['succeeded', 'failed']);
+      await strict.start();
+      const strictJobs = strictDb.jobs();
+      const job = await createJob(strictJobs, tenant, exampleRequest(models, { sweep: { points: 11 }, data: { evaluation: { builtin: 'fashion-mnist', split: 'test' } } }));
+      const done = await untilStatus(strictJobs, tenant, job.id, ['succeeded', 'failed']);
       expect(done.error!.code).toBe('job_timeout');
       expect(await store.head(keys.jobFile(tenant, job.id, 'merged.safetensors'))).toBeUndefined();
     } finally {
       await strict.stop();
+      await strictDb.close();
     }
   });
 
-  it('skips jobs that were canceled while queued, and removes them from the index', async () => {
-    const job = await createJob(store, tenant, exampleRequest(models));
-    await new JobStore(store).cancel(tenant, job.id);
-    expect((await dispatch(job.id)).status).toBe(202);
-    await waitFor('the runner to look at it', async () => runner.outcomes.find((o) => o.jobId === job.id));
-    expect(runner.outcomes.find((o) => o.jobId === job.id)!.outcome).toBe('skipped');
-    expect(await store.head(keys.openJob(job.id))).toBeUndefined();
+  it('a job canceled while queued never starts', async () => {
+    await runner.stop(); // nobody takes jobs while this one is created and canceled
+    const job = await createJob(jobs, tenant, exampleRequest(models));
+    await jobs.cancel(tenant, job.id);
+    runner = createRunner(config, { log });
+    await runner.start();
+    await new Promise((r) => setTimeout(r, 1500));
+    const after = await readJob(jobs, tenant, job.id);
+    expect(after).toMatchObject({ status: 'canceled', attempts: 0 });
+  });
+
+  it('a merge process that keeps dying is tried BASIN_MAX_ATTEMPTS times, then dead-lettered failed with the reason', async () => {
+    const job = await createJob(jobs, tenant, exampleRequest(models, { webhook: { url: receiver.url }, sweep: { points: 11 }, data: { evaluation: { builtin: 'fashion-mnist', split: 'test' } } }));
+    for (const attempt of [1, 2]) {
+      const line = await waitFor(`attempt ${attempt}`, async () => logged.find((l) => l.job === job.id && l.attempt === attempt), 120_000, 50);
+      const pid = line.pid as number;
+      process.kill(pid, 'SIGKILL'); // out of memory, say
+    }
+    const done = await untilStatus(jobs, tenant, job.id, ['succeeded', 'failed'], 120_000);
+    expect(done).toMatchObject({ status: 'failed', attempts: 2, error: { code: 'runner_crashed' } });
+    expect(done.error!.message).toMatch(/^gave up after 2 attempts; the last: the merge process was killed by SIGKILL/);
+    await waitFor('merge.failed webhook', async () => receiver.received.some((r) => receiver.verify(r).data.id === job.id));
   });
 
   it('reports its backend on /healthz', async () => {
-    await runner.start();
     const health = await waitFor('backend probe', async () => {
       const h = (await (await runner.app.request('/healthz')).json()) as { backend: { name: string | null } };
       return h.backend.name && h;
     }, 60_000);
-    expect(health).toMatchObject({ status: 'ok', backend: { name: 'wasm' }, concurrency: 1 });
+    expect(health).toMatchObject({ status: 'ok', backend: { name: 'wasm' }, concurrency: 1, running: 0 });
   });
 });

@@ -15,8 +15,8 @@ type Body = paths['/v1/merges']['post']['requestBody']['content']['application/j
 const HOOK_SECRET = `whsec_${Buffer.from('training pipeline to basin').toString('base64')}`;
 
 /**
- * The local stack as deployed: s3rver, the runner process, the edge process (Node), a client
- * generated from openapi.yaml, and a webhook receiver. Nothing in-process, nothing faked.
+ * The local stack as deployed: PostgreSQL, s3rver, the runner process, the edge process (Node), a
+ * client generated from openapi.yaml, and a webhook receiver. Nothing in-process, nothing faked.
  */
 describe('end to end: client -> edge -> runner -> S3 -> webhook', () => {
   const tenant = freshTenant();

@@ -4,6 +4,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM, haveChromium as installed, launchChromium } from '../../examples/chromium.ts';
 import { testStorage } from '../gpu-runner/helpers.ts';
+import { testDatabase } from '../jobs/helpers.ts';
 import { freshTenant } from '../storage/helpers.ts';
 import { sha256 } from './helpers.ts';
 import { freePort, spawnUntil, type Spawned } from './processes.ts';
@@ -39,14 +40,16 @@ describe.skipIf(!haveChromium && !process.env.CI)('in a browser (headless Chromi
   let browser: Browser;
   let allowed: Awaited<ReturnType<typeof otherOrigin>>;
   let refused: Awaited<ReturnType<typeof otherOrigin>>;
+  let db: Awaited<ReturnType<typeof testDatabase>>;
 
   beforeAll(async () => {
     if (!haveChromium) throw new Error(`${CHROMIUM} is missing: .ci/run must install chromium`);
     const port = await freePort();
     api = `http://127.0.0.1:${port}`;
     [allowed, refused] = [await otherOrigin(api, key), await otherOrigin(api, key)];
+    db = await testDatabase();
     edge = await spawnUntil(process.execPath, ['--import', 'tsx', 'src/routes/node.ts'], {
-      ...process.env, ...testStorage(), PORT: String(port), BASIN_API_KEYS: `${sha256(key)}:${tenant}`, BASIN_CORS_ORIGINS: allowed.origin,
+      ...process.env, ...testStorage(), DATABASE_URL: db.url, PORT: String(port), BASIN_API_KEYS: `${sha256(key)}:${tenant}`, BASIN_CORS_ORIGINS: allowed.origin,
     }, /"listening"/, 60_000);
     browser = await launchChromium();
   }, 120_000);
@@ -55,6 +58,7 @@ describe.skipIf(!haveChromium && !process.env.CI)('in a browser (headless Chromi
     await edge?.stop();
     await allowed?.close();
     await refused?.close();
+    await db?.close();
   });
 
   /** A page that may reach the API only: every other request is aborted and counted. */

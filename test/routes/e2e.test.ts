@@ -1,29 +1,35 @@
 import createClient from 'openapi-fetch';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { paths } from '../../src/contracts/openapi.gen.ts';
+import { testDatabase } from '../jobs/helpers.ts';
 import { TEST_BUCKET, freshTenant } from '../storage/helpers.ts';
 import { mergeBody, sha256 } from './helpers.ts';
 import { freePort, spawnUntil, type Spawned } from './processes.ts';
 
 /** The Node server as `npm start` runs it, driven by a client generated from openapi.yaml. */
-describe('end to end: generated client -> Node edge -> s3rver', () => {
+describe('end to end: generated client -> Node edge -> PostgreSQL and s3rver', () => {
   const tenant = freshTenant();
   const key = `e2e-key-${tenant}`;
   let server: Spawned;
   let client: ReturnType<typeof createClient<paths>>;
+  let db: Awaited<ReturnType<typeof testDatabase>>;
 
   beforeAll(async () => {
+    db = await testDatabase();
     const port = await freePort();
     server = await spawnUntil(
       process.execPath,
       ['--import', 'tsx', 'src/routes/node.ts'],
-      { ...process.env, PORT: String(port), BASIN_S3_ENDPOINT: inject('s3Endpoint'), BASIN_BUCKET: TEST_BUCKET, BASIN_API_KEYS: `${sha256(key)}:${tenant}` },
+      { ...process.env, PORT: String(port), BASIN_S3_ENDPOINT: inject('s3Endpoint'), BASIN_BUCKET: TEST_BUCKET, DATABASE_URL: db.url, BASIN_API_KEYS: `${sha256(key)}:${tenant}` },
       /"listening"/,
       60_000,
     );
     client = createClient<paths>({ baseUrl: `http://127.0.0.1:${port}`, headers: { authorization: `Bearer ${key}` } });
   }, 90_000);
-  afterAll(() => server?.stop());
+  afterAll(async () => {
+    await server?.stop();
+    await db?.close();
+  });
 
   it('uploads two checkpoints, creates, reads, lists and cancels a merge', async () => {
     const ids: string[] = [];

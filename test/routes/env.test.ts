@@ -1,9 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { parseApiKeys } from '../../src/routes/config.ts';
-import { configFromEnv, DEV_API_KEY, DEV_API_KEYS } from '../../src/routes/env.ts';
+import { perCallDatabase } from '../../src/jobs/db.ts';
+import { configFromEnv as withDb, DEV_API_KEY, DEV_API_KEYS, type BasinEnv } from '../../src/routes/env.ts';
+import type { Outbound } from '../../src/storage/outbound/client.ts';
 import { nodeOutbound } from '../../src/storage/outbound/node.ts';
 import type { OutboundPolicy } from '../../src/storage/outbound/policy.ts';
 import { sha256 } from './helpers.ts';
+
+// nothing here connects: the database is only named
+const configFromEnv = (env: BasinEnv, outboundFor: (policy: OutboundPolicy) => Outbound) => withDb(env, perCallDatabase('postgres://127.0.0.1:9/none'), outboundFor);
 
 describe('configuration from the environment', () => {
   it('parses BASIN_API_KEYS as sha256hex:tenant pairs and refuses anything else', () => {

@@ -1,25 +1,27 @@
-import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { expect } from 'vitest';
 import { createHash } from 'node:crypto';
+import { JobStore } from '../../src/jobs/store.ts';
 import { createApp } from '../../src/routes/app.ts';
 import { defaultLimits, type AppConfig } from '../../src/routes/config.ts';
 import { keys } from '../../src/storage/keys.ts';
 import { nodeOutbound } from '../../src/storage/outbound/node.ts';
 import { publicOnly } from '../../src/storage/outbound/policy.ts';
+import { fileDatabase } from '../jobs/helpers.ts';
 import { EXTERNAL_BUCKET, freshTenant, testStore } from '../storage/helpers.ts';
 
 export const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
-/** Two tenants with one key each, on the shared s3rver, under fresh prefixes. */
+/** Two tenants with one key each, on the shared s3rver and the file's own database. */
 export function testApp(overrides: Partial<AppConfig> = {}) {
   const tenantA = freshTenant();
   const tenantB = freshTenant();
   const keyA = `key-a-${tenantA}`;
   const keyB = `key-b-${tenantB}`;
   const store = testStore();
+  const jobs = new JobStore(fileDatabase());
   const app = createApp({
     store,
+    jobs,
     apiKeys: new Map([
       [sha256(keyA), tenantA],
       [sha256(keyB), tenantB],
@@ -42,7 +44,7 @@ export function testApp(overrides: Partial<AppConfig> = {}) {
   };
   /** Puts a small object where an upload id points, as a client's presigned PUT would. */
   const seedUpload = async (tenant: string, id: string) => store.putBytes(keys.upload(tenant, id), new Uint8Array([1, 2, 3, 4]));
-  return { app, store, tenantA, tenantB, asA: call(keyA), asB: call(keyB), anon: call(undefined), seedUpload };
+  return { app, store, jobs, tenantA, tenantB, asA: call(keyA), asB: call(keyB), anon: call(undefined), seedUpload };
 }
 
 export function mergeBody(models: string[] = ['upl_modelaaa1', 'upl_modelbbb2']) {
@@ -61,20 +63,3 @@ export async function problemOf(res: Response) {
   return body;
 }
 
-/** A runner on loopback that refuses (503) until `state.up` is set, then accepts and records what it was offered. */
-export async function flakyRunner() {
-  const state = { up: false, offered: [] as Array<{ body: string; headers: IncomingMessage['headers'] }> };
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      if (state.up) state.offered.push({ body, headers: req.headers });
-      res.writeHead(state.up ? 202 : 503).end();
-    });
-  });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jobs`;
-  const close = () => new Promise<void>((ok) => server.close(() => ok()));
-  const jobIds = () => state.offered.map((o) => (JSON.parse(o.body) as { jobId: string }).jobId);
-  return { state, url, close, jobIds };
-}

@@ -33,7 +33,7 @@ describe('POST /v1/hooks/training-run', () => {
     expect(done.job.status).toBe('queued');
     const again = (await (await send(event('run-a', 'upl_seed1aaaa'))).json()) as any;
     expect(again.job.id).toBe(done.job.id);
-    const request = (await t.store.getJson(`t/${t.tenantA}/jobs/${done.job.id}/request.json`)) as any;
+    const request = (await t.jobs.request(done.job.id)) as any;
     expect(request.models).toEqual([{ upload: 'upl_seed1aaaa' }, { upload: 'upl_seed2bbbb' }]); // run-id order
   });
 

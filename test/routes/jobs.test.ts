@@ -1,10 +1,15 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../../src/storage/keys.ts';
-import { jobLinks, type Job } from '../../src/contracts/job.ts';
+import type { Job } from '../../src/contracts/job.ts';
 import { mergeBody, problemOf, testApp } from './helpers.ts';
 
 const t = testApp();
 const created: any[] = [];
+/** What a runner does to a job, through the same state machine: claim, then succeed. */
+async function succeed(id: string) {
+  expect((await t.jobs.apply(id, { type: 'claim', lease: 'test' }))!.transition.ok).toBe(true);
+  expect((await t.jobs.apply(id, { type: 'succeed', lease: 'test' }))!.transition.ok).toBe(true);
+}
 
 beforeAll(async () => {
   await t.seedUpload(t.tenantA, 'upl_modelaaa1');
@@ -65,7 +70,7 @@ describe('DELETE /v1/merges/{id}', () => {
     expect(((await res.json()) as any).status).toBe('canceled');
     expect(((await (await t.asA(`/v1/merges/${id}`, { method: 'DELETE' })).json()) as any).status).toBe('canceled');
     const done = created[2];
-    await t.store.putJson(keys.jobFile(t.tenantA, done.id, 'status.json'), { ...done, status: 'succeeded', progress: 1 });
+    await succeed(done.id);
     const p = await problemOf(await t.asA(`/v1/merges/${done.id}`, { method: 'DELETE' }));
     expect(p.code).toBe('job_not_cancelable');
   });
@@ -79,14 +84,14 @@ describe('results', () => {
       expect(p.code).toBe('result_not_ready');
       expect((await problemOf(await t.asB(`/v1/merges/${id}/${path}`))).code).toBe('not_found');
     }
-    await t.store.putJson(keys.jobFile(t.tenantA, id, 'report.json'), { alphas: [0, 1] });
+    await t.store.putBytes(keys.jobFile(t.tenantA, id, 'report.json'), JSON.stringify({ alphas: [0, 1] }), 'application/json');
     await t.store.putBytes(keys.jobFile(t.tenantA, id, 'report.svg'), '<svg/>', 'image/svg+xml');
     await t.store.putBytes(keys.jobFile(t.tenantA, id, 'merged.safetensors'), new Uint8Array([9, 8, 7]));
     // a runner that died while writing leaves objects behind: still not a result
     for (const path of ['report', 'report.svg', 'weights']) expect((await problemOf(await t.asA(`/v1/merges/${id}/${path}`))).code).toBe('result_not_ready');
-    const job = (await t.store.getJson(keys.jobFile(t.tenantA, id, 'status.json'))) as Job;
+    const job = (await (await t.asA(`/v1/merges/${id}`)).json()) as Job;
     expect(job.result).toEqual({ self: `/v1/merges/${id}` });
-    await t.store.putJson(keys.jobFile(t.tenantA, id, 'status.json'), { ...job, status: 'succeeded', progress: 1, result: jobLinks(id, 'succeeded') });
+    await succeed(id);
     expect(((await (await t.asA(`/v1/merges/${id}`)).json()) as Job).result.weights).toBe(`/v1/merges/${id}/weights`);
     const report = await t.asA(`/v1/merges/${id}/report`);
     expect(report.status).toBe(200);
@@ -106,8 +111,7 @@ describe('results', () => {
     await t.store.putBytes(keys.jobFile(t.tenantA, id, 'report.html'), '<!doctype html><p>report</p>', 'text/html');
     await t.store.putBytes(keys.jobFile(t.tenantA, id, 'merged.safetensors'), new Uint8Array([1, 2, 3]));
     expect((await problemOf(await t.asA(`/v1/merges/${id}/report.html`))).code).toBe('result_not_ready');
-    const job = (await t.store.getJson(keys.jobFile(t.tenantA, id, 'status.json'))) as Job;
-    await t.store.putJson(keys.jobFile(t.tenantA, id, 'status.json'), { ...job, status: 'succeeded', progress: 1, result: jobLinks(id, 'succeeded') });
+    await succeed(id);
     const html = await t.asA(`/v1/merges/${id}/report.html`);
     expect(html.status).toBe(200);
     expect(html.headers.get('content-type')).toBe('text/html; charset=utf-8');
@@ -132,11 +136,10 @@ describe('results', () => {
   it('a failed job answers 409 job_failed with its error for every result, a canceled one 409 job_canceled', async () => {
     const create = async () => ((await (await t.asA('/v1/merges', { method: 'POST', json: mergeBody() })).json()) as Job).id;
     const [failed, canceled] = [await create(), await create()];
-    const job = (await t.store.getJson(keys.jobFile(t.tenantA, failed, 'status.json'))) as Job;
     const error = { code: 'shape_mismatch', message: 'models.1: layer "0" has weight [64, 784], expected [128, 784]' };
-    await t.store.putJson(keys.jobFile(t.tenantA, failed, 'status.json'), { ...job, status: 'failed', error });
-    const other = (await t.store.getJson(keys.jobFile(t.tenantA, canceled, 'status.json'))) as Job;
-    await t.store.putJson(keys.jobFile(t.tenantA, canceled, 'status.json'), { ...other, status: 'canceled' });
+    expect((await t.jobs.apply(failed, { type: 'claim', lease: 'test' }))!.transition.ok).toBe(true);
+    expect((await t.jobs.apply(failed, { type: 'fail', lease: 'test', error }))!.transition.ok).toBe(true);
+    expect((await t.asA(`/v1/merges/${canceled}`, { method: 'DELETE' })).status).toBe(200);
     for (const path of ['report', 'report.svg', 'report.html', 'weights']) {
       const res = await t.asA(`/v1/merges/${failed}/${path}`);
       expect(res.status).toBe(409);

@@ -5,7 +5,7 @@ import { attackerHost } from '../security/fixtures.ts';
 import { mergeBody, problemOf, testApp } from './helpers.ts';
 
 describe('POST /v1/merges', () => {
-  it('creates a queued job, stores request.json and status.json, answers 202', async () => {
+  it('creates a queued job with its validated request in the database, answers 202', async () => {
     const t = testApp();
     await t.seedUpload(t.tenantA, 'upl_modelaaa1');
     await t.seedUpload(t.tenantA, 'upl_modelbbb2');
@@ -14,9 +14,8 @@ describe('POST /v1/merges', () => {
     const job = (await res.json()) as any;
     expect(job).toMatchObject({ status: 'queued', tenant: t.tenantA, progress: 0, attempts: 0, stage: null, error: null, deliveries: [] });
     expect(res.headers.get('location')).toBe(`/v1/merges/${job.id}`);
-    const stored = (await t.store.getJson(`t/${t.tenantA}/jobs/${job.id}/request.json`)) as any;
+    const stored = (await t.jobs.request(job.id)) as any;
     expect(stored.alignment.maxIterations).toBe(100); // defaults applied before storing
-    expect(await t.store.getJson(`t/${t.tenantA}/jobs/${job.id}/status.json`)).toEqual(job);
     const got = await t.asA(`/v1/merges/${job.id}`);
     expect(got.status).toBe(200);
     expect(await got.json()).toEqual(job);
@@ -180,14 +179,26 @@ describe('POST /merge (alias)', () => {
   });
 });
 
-describe('storage outage', () => {
-  it('answers 503 storage_unavailable, not 500', async () => {
+describe('outages', () => {
+  it('S3 unreachable during a create: 503 storage_unavailable, and no job is left behind', async () => {
     const { BlobStore, createS3Client } = await import('../../src/storage/index.ts');
     const dead = new BlobStore(createS3Client({ endpoint: 'http://127.0.0.1:9', accessKeyId: 'x', secretAccessKey: 'x' }), 'basin-test');
     const t = testApp({ store: dead });
-    const res = await t.asA('/v1/merges/job_0000000000zzzzzzzzzz');
+    const res = await t.asA('/v1/merges', { method: 'POST', json: mergeBody(), headers: { 'idempotency-key': 'outage-1' } });
     expect(res.status).toBe(503);
     expect((await problemOf(res)).code).toBe('storage_unavailable');
+    expect((await (await t.asA('/v1/merges')).json()) as object).toEqual({ items: [], nextCursor: null });
+  });
+
+  it('PostgreSQL unreachable: 503 database_unavailable, never a 500', async () => {
+    const { perCallDatabase } = await import('../../src/jobs/db.ts');
+    const { JobStore } = await import('../../src/jobs/store.ts');
+    const t = testApp({ jobs: new JobStore(perCallDatabase('postgres://u:p@127.0.0.1:9/none')) });
+    for (const [path, init] of [['/v1/merges/job_0000000000zzzzzzzzzz', {}], ['/v1/merges', {}], ['/v1/merges', { method: 'POST', json: mergeBody() }]] as const) {
+      const res = await t.asA(path, init);
+      expect(res.status, path).toBe(503);
+      expect((await problemOf(res)).code).toBe('database_unavailable');
+    }
   });
 });
 

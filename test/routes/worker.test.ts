@@ -1,18 +1,18 @@
-import { createHmac } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { keys } from '../../src/storage/keys.ts';
-import { WORKER_BUCKET, freshTenant, testStore } from '../storage/helpers.ts';
-import { flakyRunner, mergeBody, sha256 } from './helpers.ts';
+import { testDatabase } from '../jobs/helpers.ts';
+import { WORKER_BUCKET, freshTenant } from '../storage/helpers.ts';
+import { mergeBody, sha256 } from './helpers.ts';
 import { ATTACKER_IP, attackerHost, internalService, type Recorder } from '../security/fixtures.ts';
 import { freePort, spawnUntil, type Spawned } from './processes.ts';
 
 /**
  * The same app in workerd through `wrangler dev`, fully offline: local mode (no remote bindings, no
  * account), no metrics or error reports, no Request.cf download, the update check pointed at a
- * closed port, loopback only, its state and logs in a temp dir.
+ * closed port, loopback only, its state and logs in a temp dir. Its Hyperdrive binding points at
+ * the test PostgreSQL (a database of this file's own, migrated as a runner would).
  */
 describe('the Worker under wrangler dev (workerd)', () => {
   const tenant = freshTenant();
@@ -20,15 +20,13 @@ describe('the Worker under wrangler dev (workerd)', () => {
   let wrangler: Spawned;
   let base: string;
   let home: string;
-  // A runner that refuses (503) until `up`, then records the offers: the cron re-offer path.
-  let runner: Awaited<ReturnType<typeof flakyRunner>>;
-  const RUNNER_SECRET = 'worker-runner-secret';
+  let db: Awaited<ReturnType<typeof testDatabase>>;
   // `url` checks from workerd: a file host on 127.0.0.2 (allow-listed) and an internal service
   let files: Recorder;
   let internal: Recorder;
 
   beforeAll(async () => {
-    runner = await flakyRunner();
+    db = await testDatabase();
     files = await attackerHost((req, res) => {
       const to = new URL(req.url!, 'http://x').searchParams.get('to');
       if (to) res.writeHead(302, { location: to }).end();
@@ -42,10 +40,6 @@ describe('the Worker under wrangler dev (workerd)', () => {
       BASIN_S3_ENDPOINT: inject('s3Endpoint'),
       BASIN_BUCKET: WORKER_BUCKET,
       BASIN_API_KEYS: `${sha256(key)}:${tenant}`,
-      RUNNER_URL: runner.url,
-      RUNNER_SECRET,
-      // only the cron (and the first request) re-offer: the test decides when
-      BASIN_REOFFER_SECONDS: '3600',
       BASIN_OUTBOUND_ALLOW: `${ATTACKER_IP}/32`,
     };
     const env: NodeJS.ProcessEnv = {
@@ -59,11 +53,12 @@ describe('the Worker under wrangler dev (workerd)', () => {
       // wrangler's update check reads the npm registry from rc/env: point it at a closed loopback port
       npm_config_registry: 'http://127.0.0.1:9/',
       CI: '1',
+      CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HYPERDRIVE: db.url,
     };
     wrangler = await spawnUntil(
       process.execPath,
       [
-        'node_modules/wrangler/bin/wrangler.js', 'dev', '--local', '--test-scheduled',
+        'node_modules/wrangler/bin/wrangler.js', 'dev', '--local',
         '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', '0',
         '--persist-to', join(home, 'state'),
         '--show-interactive-dev-session=false',
@@ -77,13 +72,13 @@ describe('the Worker under wrangler dev (workerd)', () => {
 
   afterAll(async () => {
     await wrangler?.stop();
-    await runner?.close();
+    await db?.close();
     await files?.close();
     await internal?.close();
     if (home) await rm(home, { recursive: true, force: true });
   });
 
-  it('serves health, auth, uploads and merges against s3rver', async () => {
+  it('serves health, auth, uploads and merges against PostgreSQL (through Hyperdrive) and s3rver', async () => {
     expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ ok: true });
     const anon = await fetch(`${base}/v1/merges`);
     expect(anon.status).toBe(401);
@@ -124,18 +119,21 @@ describe('the Worker under wrangler dev (workerd)', () => {
     // the assets directory is not served as a site: index.html of swagger-ui-dist stays hidden
     expect((await fetch(`${base}/index.html`)).status).toBe(404);
 
-    // The runner refused the offer (503): the job stays queued with a re-offer marker.
-    const store = testStore(WORKER_BUCKET);
-    await expect.poll(() => store.head(keys.pendingDispatch(job.id)), { timeout: 10_000 }).toBeDefined();
-    // Runner back; the Cron Trigger's pass offers it again, signed in workerd as on Node.
-    runner.state.up = true;
-    expect((await fetch(`${base}/__scheduled?cron=*+*+*+*+*`)).status).toBe(200);
-    await expect.poll(() => runner.jobIds(), { timeout: 10_000 }).toContain(job.id);
-    const msg = runner.state.offered.find((o) => o.body.includes(job.id))!;
-    expect(JSON.parse(msg.body)).toEqual({ jobId: job.id, tenant });
-    const ts = msg.headers['x-basin-timestamp'] as string;
-    expect(msg.headers['x-basin-signature']).toBe(`sha256=${createHmac('sha256', RUNNER_SECRET).update(`${ts}.${msg.body}`).digest('hex')}`);
-    await expect.poll(() => store.head(keys.pendingDispatch(job.id)), { timeout: 10_000 }).toBeUndefined();
+
+    // The job is a row with its queue entry, written in one statement through Hyperdrive.
+    const row = await db.db.query('SELECT status, tenant FROM basin.jobs WHERE id = $1', [job.id]);
+    expect(row.rows).toEqual([{ status: 'queued', tenant }]);
+    expect((await db.db.query('SELECT 1 FROM graphile_worker.jobs WHERE key = $1', [job.id])).rowCount).toBe(1);
+    // Idempotency-Key: the same job again
+    const keyed = { ...auth, 'idempotency-key': 'worker-1' };
+    const once = (await (await fetch(`${base}/v1/merges`, { method: 'POST', headers: keyed, body: JSON.stringify(mergeBody(ids)) })).json()) as { id: string };
+    const twice = await fetch(`${base}/v1/merges`, { method: 'POST', headers: keyed, body: JSON.stringify(mergeBody(ids)) });
+    expect(twice.headers.get('idempotent-replayed')).toBe('true');
+    expect(((await twice.json()) as { id: string }).id).toBe(once.id);
+    // Cancel: canceled, and out of the queue
+    const canceled = await fetch(`${base}/v1/merges/${job.id}`, { method: 'DELETE', headers: auth });
+    expect(((await canceled.json()) as { status: string }).status).toBe('canceled');
+    expect((await db.db.query('SELECT 1 FROM graphile_worker.jobs WHERE key = $1', [job.id])).rowCount).toBe(0);
   });
 
   it('checks `url` references without a resolver: internal literals and redirects inside are refused, allowed hosts reached', async () => {

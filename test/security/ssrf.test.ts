@@ -7,6 +7,7 @@ import type { Job } from '../../src/contracts/job.ts';
 import { encodeSafetensors } from '../../src/pipeline/io/safetensors.ts';
 import { floatTensor } from '../../src/pipeline/model/tensor.ts';
 import { createTestBucket, EXAMPLE, exampleRequest, testStorage, waitFor, WEBHOOK_SECRET } from '../gpu-runner/helpers.ts';
+import { testDatabase } from '../jobs/helpers.ts';
 import { sha256 } from '../routes/helpers.ts';
 import { freePort, spawnUntil, type Spawned } from '../routes/processes.ts';
 import { freshTenant } from '../storage/helpers.ts';
@@ -32,6 +33,7 @@ describe('server-side request forgery against the local stack', () => {
   let dns: DnsServer;
   let base: string;
   let closedPort: number;
+  let db: Awaited<ReturnType<typeof testDatabase>>;
 
   const seed = (n: 1 | 2) => readFileSync(`${EXAMPLE}/seed${n}.safetensors`);
   // a well-formed checkpoint whose tensor name is the attacker's text: engine errors would quote it
@@ -73,19 +75,20 @@ describe('server-side request forgery against the local stack', () => {
     });
 
     const storage = testStorage(await createTestBucket());
+    db = await testDatabase();
     const [runnerPort, edgePort] = [await freePort(), await freePort()];
     const shared = {
-      ...process.env, ...storage, RUNNER_SECRET: 'sec-runner-secret',
+      ...process.env, ...storage, DATABASE_URL: db.url,
       BASIN_OUTBOUND_ALLOW: `${ATTACKER_IP}/32`, BASIN_DNS_SERVERS: dns.address, NODE_EXTRA_CA_CERTS: TLS_CA,
     };
+    // the edge first: it migrates the database the runner takes its jobs from
+    edge = await spawnUntil(process.execPath, ['--import', 'tsx', 'src/routes/node.ts'], {
+      ...shared, PORT: String(edgePort), BASIN_API_KEYS: `${sha256(apiKey)}:${tenant}`, BASIN_MAX_UPLOAD_BYTES: String(10 * 1024 ** 2),
+    }, /"listening"/, 60_000);
     runner = await spawnUntil(process.execPath, ['--import', 'tsx', 'src/gpu-runner/main.ts'], {
       ...shared, RUNNER_PORT: String(runnerPort), BASIN_HEARTBEAT_SECONDS: '0.5', BASIN_WEBHOOK_SECRETS: `${tenant}:${WEBHOOK_SECRET}`,
       BASIN_WEBHOOK_MAX_ATTEMPTS: '1',
-    }, /"dispatch"/, 60_000);
-    edge = await spawnUntil(process.execPath, ['--import', 'tsx', 'src/routes/node.ts'], {
-      ...shared, PORT: String(edgePort), RUNNER_URL: `http://127.0.0.1:${runnerPort}/v1/dispatch`,
-      BASIN_API_KEYS: `${sha256(apiKey)}:${tenant}`, BASIN_MAX_UPLOAD_BYTES: String(10 * 1024 ** 2),
-    }, /"listening"/, 60_000);
+    }, /"runner":"http/, 60_000);
     base = `http://127.0.0.1:${edgePort}`;
   }, 150_000);
 
@@ -95,6 +98,7 @@ describe('server-side request forgery against the local stack', () => {
     await attacker?.close();
     await internal?.close();
     await dns?.close();
+    await db?.close();
   });
 
   const post = (body: unknown, path = '/v1/merges') =>

@@ -7,7 +7,7 @@ import { startLocalS3 } from '../../src/storage/localS3.ts';
 /** Buckets the tests use: the service's own, and an allow-listed one for `s3://` references. */
 export const TEST_BUCKET = 'basin-test';
 export const EXTERNAL_BUCKET = 'basin-external';
-/** The wrangler dev test's own bucket: its cron re-offer pass must not pick up other files' markers. */
+/** The wrangler dev test's own bucket. */
 export const WORKER_BUCKET = 'basin-worker';
 
 declare module 'vitest' {
