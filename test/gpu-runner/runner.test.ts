@@ -124,7 +124,7 @@ describe('runner: job lifecycle', () => {
 
   it('stops a merge that outlives BASIN_JOB_TIMEOUT_SECONDS: failed with job_timeout, no results', async () => {
     const strictDb = await testDatabase();
-    const strict = createRunner({ ...config, databaseUrl: strictDb.url, jobTimeoutMs: 1500 });
+    const strict = createRunner({ ...config, databaseUrl: strictDb.url, jobTimeoutMs: 1500 }, { log });
     try {
       await strict.start();
       const strictJobs = strictDb.jobs();
