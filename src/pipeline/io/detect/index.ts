@@ -1,0 +1,54 @@
+/**
+ * The architecture read from a checkpoint when a request has none (DESIGN 4.1): from a tfjs
+ * topology, a Hugging Face or timm config.json, or the tensor names of a known family. The answer is
+ * request JSON (the public contract), never engine internals; an ambiguous or unknown checkpoint is
+ * a named error asking for `architecture`.
+ */
+import { Architecture } from '../../../contracts/index.ts';
+import { CheckpointError } from '../errors.ts';
+import { detectResnet, detectVgg } from './cnn.ts';
+import { detectFromHfConfig, isHfConfig, isTimmConfig, timmHints } from './config.ts';
+import { detectFromTfjsTopology } from './tfjsTopology.ts';
+import { Names, notDetected, type Detection, type DetectHints, type DetectInput } from './types.ts';
+import { detectHfVit, detectTimmVit } from './vit.ts';
+
+export type { Detection, DetectHints, DetectInput } from './types.ts';
+
+/** What the names look like, for the error when nothing matched. */
+function describe(t: Names): string {
+  const tops = new Map<string, number>();
+  for (const n of t.tensors.keys()) {
+    const top = n.split(/[./]/)[0];
+    tops.set(top, (tops.get(top) ?? 0) + 1);
+  }
+  const listed = [...tops].slice(0, 8).map(([k, c]) => `${k} (${c})`).join(', ');
+  const sequential = [...tops.keys()].every((k) => /^\d+$/.test(k)) || [...t.tensors.keys()].every((n) => /^[A-Za-z_]+\.\d+\.(weight|bias|running_mean|running_var|num_batches_tracked)$/.test(n));
+  return `no known model family in the tensor names (they begin with ${listed})${sequential ? '; they look like an nn.Sequential stack, and a checkpoint does not store its activations or pooling' : ''}`;
+}
+
+function detect(input: DetectInput, hints: DetectHints): Detection {
+  const t = new Names(input.tensors);
+  if (input.topology !== undefined) return detectFromTfjsTopology(input.topology, t);
+  if (input.config && isHfConfig(input.config)) return detectFromHfConfig(input.config, t, hints);
+  const timm = input.config && isTimmConfig(input.config) ? timmHints(input.config) : {};
+  const found = detectTimmVit(t, timm) ?? detectHfVit(t) ?? detectResnet(t, hints) ?? detectVgg(t, hints);
+  if (!found) throw notDetected(describe(t));
+  if (timm.family && found.architecture.template !== 'vit') found.family = `${timm.family} (${found.family})`;
+  return found;
+}
+
+/**
+ * Detect, then check the answer against the request schema: a template basin does not have yet (the
+ * `vit` template before the transformer layer kinds land) is `not_supported_yet`, naming what was found.
+ */
+export function detectArchitecture(input: DetectInput, hints: DetectHints = {}): Detection {
+  const d = detect(input, hints);
+  const parsed = Architecture.safeParse(d.architecture);
+  if (!parsed.success) {
+    if (d.architecture.template === 'vit') {
+      throw new CheckpointError('not_supported_yet', `detected ${d.family} (${JSON.stringify(d.architecture)}), but basin does not merge transformers yet: the vit template and its layer kinds are not in this version`);
+    }
+    throw notDetected(`detected ${d.family}, but its description does not validate (${parsed.error.issues[0]?.message})`);
+  }
+  return d;
+}
