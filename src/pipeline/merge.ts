@@ -23,6 +23,8 @@ export interface MergeInputs {
   backend: string;
   unusedTensors?: string[];
   warnings?: string[];
+  /** how the checkpoints were read and where the architecture came from */
+  provenance?: Pick<Report, 'checkpoints' | 'architecture'>;
   /** seconds spent loading before the engine ran, for the report */
   loadSeconds?: number;
   onProgress?: (stage: Stage, fraction: number) => void;
@@ -163,6 +165,7 @@ export function runMerge(inputs: MergeInputs): MergeResult {
     models: models.length,
     evaluation: { samples: evaluation.n, calibrationSamples: calibration.n },
     unusedTensors: inputs.unusedTensors ?? [],
+    ...inputs.provenance,
     warnings: inputs.warnings ?? [],
     siteIssues,
   };
