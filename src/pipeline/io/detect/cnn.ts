@@ -81,13 +81,19 @@ export function detectVgg(t: Names, hints: DetectHints): Detection | undefined {
   const notes: string[] = [];
   const single = t.shape('classifier.weight');
   if (single) {
-    // basin's vgg template: flatten straight into one linear; its in-features fix whether the stack ends in a pool
-    const input = convInput(first[1], hints, [first[1], 32, 32], notes);
+    // basin's vgg template: flatten straight into one linear, whose in-features fix the input size
+    // (from the data, else the first of 28, 32, 224 that fits) and whether the stack ends in a pool
     const pools = f.config.filter((c) => c === 'M').length;
-    const flat = (p: number) => last * pooled(input[1], p) * pooled(input[2], p);
-    const config = flat(pools + 1) === single[1] ? [...f.config, 'M'] : flat(pools) === single[1] ? f.config : undefined;
-    if (!config) throw notDetected(`basin vgg names, but classifier.weight takes ${single[1]} features, which no pooling of a [${input.join(', ')}] input gives`);
-    return { architecture: { template: 'vgg', input, config, classes: single[0], norm: f.norm }, source: 'tensor names', family: 'basin vgg template', notes };
+    const s = hints.sampleShape;
+    const inputs = s?.length === 3 && s[0] === first[1] ? [[...s]] : [28, 32, 224].map((n) => [first[1], n, n]);
+    for (const input of inputs) {
+      const flat = (p: number) => last * pooled(input[1], p) * pooled(input[2], p);
+      const config = flat(pools + 1) === single[1] ? [...f.config, 'M'] : flat(pools) === single[1] ? f.config : undefined;
+      if (!config) continue;
+      if (inputs.length > 1) notes.push(`input [${input.join(', ')}]: the size at which classifier.weight's ${single[1]} inputs fit (set "input" if the model saw another)`);
+      return { architecture: { template: 'vgg', input, config, classes: single[0], norm: f.norm }, source: 'tensor names', family: 'basin vgg template', notes };
+    }
+    throw notDetected(`basin vgg names, but classifier.weight takes ${single[1]} features, which no pooling of a ${inputs.map((i) => `[${i.join(', ')}]`).join(' or ')} input gives`);
   }
   const heads = t.indices('classifier.').filter((i) => t.shape(`classifier.${i}.weight`)?.length === 2);
   if (!heads.length) throw notDetected('VGG-like features.* convs but no classifier (classifier.weight or classifier.N.weight)');
