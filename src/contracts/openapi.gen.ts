@@ -305,7 +305,7 @@ export interface components {
                 /** Format: uri */
                 url: string;
             })[];
-            architecture: {
+            architecture?: {
                 /**
                  * @default pytorch
                  * @enum {string}
@@ -448,7 +448,91 @@ export interface components {
                 input: number[];
                 /** @default 1000 */
                 classes: number;
+                /** @default 64 */
+                width: number;
+            } | {
+                /** @enum {string} */
+                template: "resnet34";
+                /**
+                 * @default pytorch
+                 * @enum {string}
+                 */
+                layout: "pytorch" | "tfjs";
+                /**
+                 * @default [
+                 *       3,
+                 *       224,
+                 *       224
+                 *     ]
+                 */
+                input: number[];
+                /** @default 1000 */
+                classes: number;
+                /** @default 64 */
+                width: number;
+            } | {
+                /** @enum {string} */
+                template: "resnet50";
+                /**
+                 * @default pytorch
+                 * @enum {string}
+                 */
+                layout: "pytorch" | "tfjs";
+                /**
+                 * @default [
+                 *       3,
+                 *       224,
+                 *       224
+                 *     ]
+                 */
+                input: number[];
+                /** @default 1000 */
+                classes: number;
+                /** @default 64 */
+                width: number;
+            } | {
+                /** @enum {string} */
+                template: "resnet101";
+                /**
+                 * @default pytorch
+                 * @enum {string}
+                 */
+                layout: "pytorch" | "tfjs";
+                /**
+                 * @default [
+                 *       3,
+                 *       224,
+                 *       224
+                 *     ]
+                 */
+                input: number[];
+                /** @default 1000 */
+                classes: number;
+                /** @default 64 */
+                width: number;
+            } | {
+                /** @enum {string} */
+                template: "resnet152";
+                /**
+                 * @default pytorch
+                 * @enum {string}
+                 */
+                layout: "pytorch" | "tfjs";
+                /**
+                 * @default [
+                 *       3,
+                 *       224,
+                 *       224
+                 *     ]
+                 */
+                input: number[];
+                /** @default 1000 */
+                classes: number;
+                /** @default 64 */
+                width: number;
             };
+            /** @default false */
+            allowUnusedTensors: boolean;
             data: {
                 calibration?: {
                     /** @enum {string} */
@@ -490,6 +574,8 @@ export interface components {
                     url: string;
                     limit?: number;
                 };
+                /** @default false */
+                reshape: boolean;
             };
             /** @default {} */
             alignment: {
@@ -576,7 +662,7 @@ export interface components {
                 id: string;
                 size: number;
                 merge: {
-                    architecture: {
+                    architecture?: {
                         /**
                          * @default pytorch
                          * @enum {string}
@@ -719,7 +805,91 @@ export interface components {
                         input: number[];
                         /** @default 1000 */
                         classes: number;
+                        /** @default 64 */
+                        width: number;
+                    } | {
+                        /** @enum {string} */
+                        template: "resnet34";
+                        /**
+                         * @default pytorch
+                         * @enum {string}
+                         */
+                        layout: "pytorch" | "tfjs";
+                        /**
+                         * @default [
+                         *       3,
+                         *       224,
+                         *       224
+                         *     ]
+                         */
+                        input: number[];
+                        /** @default 1000 */
+                        classes: number;
+                        /** @default 64 */
+                        width: number;
+                    } | {
+                        /** @enum {string} */
+                        template: "resnet50";
+                        /**
+                         * @default pytorch
+                         * @enum {string}
+                         */
+                        layout: "pytorch" | "tfjs";
+                        /**
+                         * @default [
+                         *       3,
+                         *       224,
+                         *       224
+                         *     ]
+                         */
+                        input: number[];
+                        /** @default 1000 */
+                        classes: number;
+                        /** @default 64 */
+                        width: number;
+                    } | {
+                        /** @enum {string} */
+                        template: "resnet101";
+                        /**
+                         * @default pytorch
+                         * @enum {string}
+                         */
+                        layout: "pytorch" | "tfjs";
+                        /**
+                         * @default [
+                         *       3,
+                         *       224,
+                         *       224
+                         *     ]
+                         */
+                        input: number[];
+                        /** @default 1000 */
+                        classes: number;
+                        /** @default 64 */
+                        width: number;
+                    } | {
+                        /** @enum {string} */
+                        template: "resnet152";
+                        /**
+                         * @default pytorch
+                         * @enum {string}
+                         */
+                        layout: "pytorch" | "tfjs";
+                        /**
+                         * @default [
+                         *       3,
+                         *       224,
+                         *       224
+                         *     ]
+                         */
+                        input: number[];
+                        /** @default 1000 */
+                        classes: number;
+                        /** @default 64 */
+                        width: number;
                     };
+                    /** @default false */
+                    allowUnusedTensors: boolean;
                     data: {
                         calibration?: {
                             /** @enum {string} */
@@ -761,6 +931,8 @@ export interface components {
                             url: string;
                             limit?: number;
                         };
+                        /** @default false */
+                        reshape: boolean;
                     };
                     /** @default {} */
                     alignment: {
@@ -926,6 +1098,19 @@ export interface components {
                 calibrationSamples: number;
             };
             unusedTensors: string[];
+            checkpoints?: {
+                format: string;
+                notes: string[];
+            }[];
+            architecture?: {
+                /** @enum {string} */
+                source: "request" | "config.json" | "model.json" | "tensor names";
+                family?: string;
+                notes: string[];
+                architecture: {
+                    [key: string]: unknown;
+                };
+            };
             warnings: string[];
             siteIssues: {
                 site: string;
