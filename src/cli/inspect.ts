@@ -4,13 +4,12 @@
  * architecture has, and the problems a merge would meet (tensors missing, unused or non-finite).
  */
 import { ArchitectureReport, describeIssues, issuesLine } from '../contracts/index.ts';
-import { openCheckpoint, type Checkpoint } from '../pipeline/io/checkpoint.ts';
+import { checkpointShapes, openCheckpoint, type Checkpoint } from '../pipeline/io/checkpoint.ts';
 import { detectArchitecture } from '../pipeline/io/detect/index.ts';
 import { MergeError } from '../pipeline/errors.ts';
 import { buildGraph, ModelError, unusedTensors } from '../pipeline/model/graph.ts';
 import { describeAxis, inferPermutationSpec } from '../pipeline/model/permspec.ts';
 import { Architecture } from '../contracts/index.ts';
-import { checkpointShapes } from '../pipeline/prepare.ts';
 import { openPath, readStructured, UsageError } from './files.ts';
 
 export const INSPECT_USAGE = 'basin inspect PATH [--json] [--input C,H,W] [--architecture FILE|JSON]';

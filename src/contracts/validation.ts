@@ -53,12 +53,12 @@ function misfit(issues: Issue[], input: unknown, at: readonly PropertyKey[]): nu
 
 const quote = (v: unknown) => (typeof v === 'string' ? `"${v}"` : JSON.stringify(v));
 
-function discriminatorMessage(issue: Issue, value: unknown): string {
+function discriminatorMessage(issue: Issue, value: unknown, at: readonly PropertyKey[]): string {
   const options = (issue.options ?? []).map(String);
   const expected = `expected one of ${options.join(', ')}`;
   if (value === undefined) return `missing "${issue.discriminator}"; ${expected}`;
   const near = typeof value === 'string' ? options.find((o) => o.toLowerCase() === value.toLowerCase().replace(/[^a-z0-9]/g, '')) : undefined;
-  const what = issue.discriminator === 'type' && issue.path.length === 1 && typeof issue.path[0] !== 'number' ? 'type' : issue.discriminator;
+  const what = issue.discriminator === 'type' && at.includes('layers') ? 'layer type' : issue.discriminator;
   return `unknown ${what} ${quote(value)}; ${expected}${near ? ` (did you mean "${near}"?)` : ''}`;
 }
 
@@ -75,7 +75,7 @@ function formsMessage(branches: Issue[][], input: unknown, at: readonly Property
 function flatten(issue: Issue, input: unknown, base: readonly PropertyKey[], out: FieldError[]): void {
   const at = [...base, ...issue.path];
   if (isDiscriminator(issue)) {
-    out.push({ path: dotted(at), message: discriminatorMessage(issue, valueAt(input, at)) });
+    out.push({ path: dotted(at), message: discriminatorMessage(issue, valueAt(input, at), at) });
     return;
   }
   if (issue.code === 'invalid_union' && issue.errors?.length) {

@@ -1,13 +1,13 @@
 import type { ArchitectureReport, CheckpointReport, DatasetRef, LocalMergeRequest } from '../contracts/index.ts';
 import { datasetFromTensors, DatasetError, loadBuiltin, subset, type Dataset } from './io/datasets.ts';
 import { MergeError } from './errors.ts';
-import { buildGraph, ModelError, unusedTensors, type ModelGraph, type TensorShapes } from './model/graph.ts';
+import { buildGraph, ModelError, unusedTensors, type ModelGraph } from './model/graph.ts';
 import { alignmentMethods } from './align/methods.ts';
 import { resolveCorrection } from './merge.ts';
 import { readSafetensors, SafetensorsError } from './io/safetensors.ts';
 import type { StateDict } from './model/tensor.ts';
-import { isFloatDType, numel } from './model/tensor.ts';
-import { openCheckpoint, readFinite, type Checkpoint } from './io/checkpoint.ts';
+import { numel } from './model/tensor.ts';
+import { checkpointShapes, openCheckpoint, readFinite, type Checkpoint } from './io/checkpoint.ts';
 import { isFileTree, type Input } from './io/fileTree.ts';
 import { detectArchitecture } from './io/detect/index.ts';
 
@@ -37,9 +37,6 @@ async function about<T>(what: string, fn: () => Promise<T>): Promise<T> {
     throw e;
   }
 }
-
-export const checkpointShapes = (ck: Checkpoint): TensorShapes =>
-  new Map([...ck.tensors].map(([k, t]) => [k, { shape: t.shape, kind: isFloatDType(t.dtype) ? 'float' as const : 'int' as const }]));
 
 async function loadDataset(open: OpenSource, ref: DatasetRef, what: string): Promise<Dataset> {
   if ('builtin' in ref) return loadBuiltin(ref.builtin, ref.split, ref.limit);

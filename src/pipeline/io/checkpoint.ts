@@ -5,7 +5,8 @@
  * shards. Everything else is `unsupported_format`, naming what it looks like and how to convert it.
  */
 import { MAX_HEADER_BYTES, type ByteSource } from './safetensors.ts';
-import type { HostTensor } from '../model/tensor.ts';
+import { isFloatDType, type HostTensor } from '../model/tensor.ts';
+import type { TensorShapes } from '../model/graph.ts';
 import { DEFAULT_ARCHIVE_LIMITS, tarTree, zipTree, type ArchiveLimits } from './archive.ts';
 import { CheckpointError, CONVERT_HINT } from './errors.ts';
 import { isFileTree, rootedTree, type FileTree, type Input } from './fileTree.ts';
@@ -178,6 +179,10 @@ export async function openCheckpoint(input: Input, label: string, limits: Archiv
   }
   return withoutWrapperPrefixes(ck);
 }
+
+/** Names, shapes and kinds: what a graph is checked against. */
+export const checkpointShapes = (ck: Checkpoint): TensorShapes =>
+  new Map([...ck.tensors].map(([k, t]) => [k, { shape: t.shape, kind: isFloatDType(t.dtype) ? 'float' as const : 'int' as const }]));
 
 /** Read a tensor and refuse NaN or infinite values, naming the tensor: before any work is done. */
 export async function readFinite(ck: Checkpoint, name: string, what: string): Promise<HostTensor> {
