@@ -218,8 +218,11 @@ def export_architecture(model, input_shape):
     input_shape = [int(d) for d in input_shape]
     if len(input_shape) not in (1, 3):
         raise UnsupportedModel(f"input shape {tuple(input_shape)}: basin takes (C, H, W) images or (D,) vectors")
-    graph = _Tracer().trace(model)
     modules = dict(model.named_modules())
+    for name, m in modules.items():
+        if _converter(m) is _transformer:
+            _transformer(name or type(model).__name__, m)  # before tracing: say what is missing, not where tracing stops
+    graph = _Tracer().trace(model)
     layers, ids = [], {}  # fx node -> basin layer id ('input' for the placeholder)
     used = set()
     last = "input"
@@ -276,8 +279,8 @@ def export_architecture(model, input_shape):
                 if _square(node.args[1], "adaptive_avg_pool2d output size") != 1:
                     raise UnsupportedModel(f"{node.format_node()}: only global average pooling (output size 1)")
                 emit(node, {"type": "globalavgpool"}, [id_for(tensor_args[0])])
-            elif fn is operator.getitem and node.args[0] not in ids:
-                ids[node] = None  # x.size()[0] and the like: sizes, not tensors
+            elif (fn is operator.getitem and node.args[0] not in ids) or fn is getattr:
+                continue  # x.size()[0], x.shape: sizes for a view / reshape, not tensors
             else:
                 raise UnsupportedModel(f"{node.format_node()}: the function {getattr(fn, '__name__', fn)} is not a layer kind basin has")
         elif node.op == "call_method":

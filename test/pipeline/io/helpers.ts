@@ -1,4 +1,4 @@
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { openPath } from '../../../src/cli/files.ts';
@@ -16,9 +16,9 @@ export async function openFixture(...p: string[]): Promise<Checkpoint> {
   return openCheckpoint(await openPath(fixture(...p)), p.join('/'));
 }
 
-/** What PyTorch (or tfjs) computed for a fixture: inputs `x` and `logits` (or softmax `probs`). */
+/** What PyTorch (or tfjs) computed for a fixture (a name, or an absolute path stem): inputs `x` and `logits` (or softmax `probs`). */
 export async function expectedOutputs(name: string): Promise<{ x: FloatTensor; y: FloatTensor; probs: boolean }> {
-  const src = await fileSource(fixture(`${name}.expected.safetensors`));
+  const src = await fileSource(`${isAbsolute(name) ? name : fixture(name)}.expected.safetensors`);
   try {
     const { tensors } = await readSafetensors(src);
     const y = (tensors.get('logits') ?? tensors.get('probs')) as FloatTensor;
