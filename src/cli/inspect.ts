@@ -4,7 +4,7 @@
  * architecture has, and the problems a merge would meet (tensors missing, unused or non-finite).
  */
 import { ArchitectureReport, describeIssues, issuesLine } from '../contracts/index.ts';
-import { checkpointShapes, openCheckpoint, type Checkpoint } from '../pipeline/io/checkpoint.ts';
+import { checkpointShapes, openCheckpoint, stripPrefix, type Checkpoint } from '../pipeline/io/checkpoint.ts';
 import { detectArchitecture } from '../pipeline/io/detect/index.ts';
 import { MergeError } from '../pipeline/errors.ts';
 import { buildGraph, ModelError, unusedTensors } from '../pipeline/model/graph.ts';
@@ -70,6 +70,7 @@ export async function inspectCheckpoint(path: string, options: { architecture?: 
     } else {
       try {
         const d = detectArchitecture({ tensors: ck.tensors, config: ck.config, topology: ck.topology }, { sampleShape: options.input });
+        if (d.prefix) stripPrefix(ck, d.prefix, 'a wrapper\'s attribute, left out of the detected architecture');
         architecture = { source: d.source, family: d.family, notes: d.notes, architecture: d.architecture };
       } catch (e) {
         if (!(e instanceof MergeError)) throw e;

@@ -7,7 +7,7 @@ import { resolveCorrection } from './merge.ts';
 import { readSafetensors, SafetensorsError } from './io/safetensors.ts';
 import type { StateDict } from './model/tensor.ts';
 import { numel } from './model/tensor.ts';
-import { checkpointShapes, openCheckpoint, readFinite, type Checkpoint } from './io/checkpoint.ts';
+import { allHavePrefix, checkpointShapes, openCheckpoint, readFinite, stripPrefix, type Checkpoint } from './io/checkpoint.ts';
 import { isFileTree, type Input } from './io/fileTree.ts';
 import { detectArchitecture } from './io/detect/index.ts';
 
@@ -102,10 +102,15 @@ async function openModels(open: OpenSource, request: LocalMergeRequest): Promise
   }
 }
 
-/** The request's architecture, or the one read from the first checkpoint (said how in the report). */
-function chooseArchitecture(request: LocalMergeRequest, first: Checkpoint, sampleShape: number[]): ArchitectureReport {
+/**
+ * The request's architecture, or the one read from the first checkpoint (said how in the report);
+ * a name prefix detection saw through is cut from every checkpoint that has it.
+ */
+function chooseArchitecture(request: LocalMergeRequest, checkpoints: Checkpoint[], sampleShape: number[]): ArchitectureReport {
   if (request.architecture) return { source: 'request', notes: [], architecture: request.architecture as Record<string, unknown> };
+  const first = checkpoints[0];
   const d = detectArchitecture({ tensors: first.tensors, config: first.config, topology: first.topology }, { sampleShape });
+  if (d.prefix) for (const ck of checkpoints) if (allHavePrefix(ck, d.prefix)) stripPrefix(ck, d.prefix, 'a wrapper\'s attribute, left out of the detected architecture');
   return { source: d.source, family: d.family, notes: d.notes, architecture: d.architecture };
 }
 
@@ -115,7 +120,7 @@ export async function prepareMerge(request: LocalMergeRequest, open: OpenSource)
   try {
     const warnings: string[] = [];
     const evaluation = await loadDataset(open, request.data.evaluation, 'data.evaluation');
-    const arch = chooseArchitecture(request, checkpoints[0], evaluation.sampleShape);
+    const arch = chooseArchitecture(request, checkpoints, evaluation.sampleShape);
     const graphs = await Promise.all(checkpoints.map((ck, i) => about(`models.${i}`, async () => {
       try {
         return buildGraph(arch.architecture, checkpointShapes(ck));

@@ -139,7 +139,8 @@ async function fromTree(tree: FileTree, limits: ArchiveLimits): Promise<Checkpoi
       if (!file.endsWith('.index.json')) ck.notes.unshift(`weights read from ${file}`);
     }
     if (tree.files.has('config.json')) {
-      const config = await readJsonFile(tree, 'config.json', MAX_CONFIG_JSON);
+      // only detection reads it: a config.json basin cannot parse must not stop a merge that names its architecture
+      const config = await readJsonFile(tree, 'config.json', MAX_CONFIG_JSON).catch((e: Error) => { ck.notes.push(`config.json not used: ${e.message}`); return undefined; });
       if (config && typeof config === 'object' && !Array.isArray(config)) ck.config = config as Record<string, unknown>;
     }
   } catch (e) {
@@ -154,13 +155,20 @@ async function fromTree(tree: FileTree, limits: ArchiveLimits): Promise<Checkpoi
 /** Prefixes wrappers add to every name (DataParallel / DDP, torch.compile): never part of the model. */
 const WRAPPER_PREFIXES = ['module.', '_orig_mod.'];
 
+/** Cut `prefix` from every tensor name (every name has it), said in a note; the merged file keeps the short names. */
+export function stripPrefix(ck: Checkpoint, prefix: string, why: string): Checkpoint {
+  ck.tensors = new Map([...ck.tensors].map(([n, t]) => [n.slice(prefix.length), { ...t, name: n.slice(prefix.length) }]));
+  ck.notes.push(`the prefix "${prefix}" (${why}) was removed from every tensor name`);
+  return ck;
+}
+
+export const allHavePrefix = (ck: Checkpoint, prefix: string) => ck.tensors.size > 0 && [...ck.tensors.keys()].every((n) => n.startsWith(prefix));
+
 function withoutWrapperPrefixes(ck: Checkpoint): Checkpoint {
   for (;;) {
-    const names = [...ck.tensors.keys()];
-    const prefix = WRAPPER_PREFIXES.find((p) => names.length > 0 && names.every((n) => n.startsWith(p)));
+    const prefix = WRAPPER_PREFIXES.find((p) => allHavePrefix(ck, p));
     if (!prefix) return ck;
-    ck.tensors = new Map([...ck.tensors].map(([n, t]) => [n.slice(prefix.length), { ...t, name: n.slice(prefix.length) }]));
-    ck.notes.push(`the prefix "${prefix}" (added by ${prefix === 'module.' ? 'DataParallel / DistributedDataParallel' : 'torch.compile'}) was removed from every tensor name`);
+    stripPrefix(ck, prefix, `added by ${prefix === 'module.' ? 'DataParallel / DistributedDataParallel' : 'torch.compile'}`);
   }
 }
 

@@ -87,6 +87,8 @@ function torchGlobals(): Map<string, GlobalEntry> {
     ['numpy.core.multiarray._reconstruct', inert('numpy.ndarray')],
     ['numpy._core.multiarray._reconstruct', inert('numpy.ndarray')],
     ['numpy.ndarray', marker],
+    // PyTorch Lightning's hyper-parameters: a plain dict subclass
+    ...['lightning.fabric.utilities.data', 'lightning_fabric.utilities.data', 'pytorch_lightning.utilities.parsing'].map((m): [string, GlobalEntry] => [`${m}.AttributeDict`, { call: () => new PyDict() }]),
   ]);
   for (const unsupported of ['_rebuild_qtensor', '_rebuild_sparse_tensor', '_rebuild_sparse_csr_tensor', '_rebuild_nested_tensor', '_rebuild_meta_tensor_no_storage', '_rebuild_wrapper_subclass', '_rebuild_device_tensor_from_numpy', '_rebuild_xla_tensor', '_rebuild_mps_tensor']) {
     g.set(`torch._utils.${unsupported}`, { call: () => { throw new CheckpointError('unsupported_tensor', `the checkpoint holds tensors rebuilt by torch._utils.${unsupported} (quantized, sparse, nested, meta or device-only tensors); save dense CPU tensors: ${CONVERT_HINT}`); } });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openCheckpoint, readFinite, sniff } from '../../../src/pipeline/io/checkpoint.ts';
+import { openCheckpoint, readFinite, sniff, stripPrefix } from '../../../src/pipeline/io/checkpoint.ts';
 import { CheckpointError } from '../../../src/pipeline/io/errors.ts';
 import { detectArchitecture } from '../../../src/pipeline/io/detect/index.ts';
 import { bufferSource, encodeSafetensors } from '../../../src/pipeline/io/safetensors.ts';
@@ -29,6 +29,7 @@ describe('checkpoint formats: basin computes what PyTorch / tfjs computed', () =
   const cases: [string, string, unknown?][] = [
     ['torch.save state_dict (zip)', 'mlp.pt', MLP],
     ['torchvision ResNet-18 (.pth)', 'torchvision_resnet18.pth'],
+    ['the same in a PyTorch Lightning .ckpt ("model." names, AttributeDict hyper-parameters beside them)', 'lightning_resnet18.ckpt'],
     ['torchvision ResNet-50 (safetensors)', 'torchvision_resnet50.safetensors'],
     ['torchvision VGG-11-BN nested under "model", 224x224', 'torchvision_vgg11_bn.pth'],
     ['timm ResNet-34 Hub folder (config.json + model.safetensors)', 'timm_resnet34'],
@@ -41,11 +42,16 @@ describe('checkpoint formats: basin computes what PyTorch / tfjs computed', () =
   ];
   for (const [what, path, given] of cases) {
     it(what, async () => {
-      const name = path.replace(/\.(pt|pth|safetensors|tar|zip|tar\.gz)$/, '').replace(/_sharded$/, '');
+      const name = path.replace(/\.(pt|pth|ckpt|safetensors|tar|zip|tar\.gz)$/, '').replace(/_sharded$/, '').replace(/^lightning_/, 'torchvision_');
       const { x, y, probs } = await expectedOutputs(name);
       const ck = await openFixture(path);
       try {
-        const arch = given ?? detectArchitecture({ tensors: ck.tensors, config: ck.config, topology: ck.topology }, { sampleShape: x.shape.slice(1) }).architecture;
+        let arch = given;
+        if (!arch) {
+          const d = detectArchitecture({ tensors: ck.tensors, config: ck.config, topology: ck.topology }, { sampleShape: x.shape.slice(1) });
+          if (d.prefix) stripPrefix(ck, d.prefix, 'test');
+          arch = d.architecture;
+        }
         const out = await basinLogits(ck, arch, x);
         const classes = y.shape[1];
         expect(maxRelDiff(probs ? softmaxRows(out, classes) : out, y.data)).toBeLessThan(2e-5);

@@ -52,6 +52,12 @@ describe('architecture detection on each supported family (the answer builds aga
     });
   }
 
+  it('through a wrapper\'s name prefix (a Lightning module\'s "model."): detected inside it, the prefix said and cut', async () => {
+    const { detection } = await detectFixture('lightning_resnet18.ckpt', [3, 32, 32]);
+    expect(detection).toMatchObject({ family: 'torchvision / timm ResNet-18', prefix: 'model.', architecture: { template: 'resnet18', width: 4 } });
+    expect(detection.notes[0]).toMatch(/every tensor name starts with "model\."/);
+  });
+
   it('basin\'s own templates: the committed examples\' ResNet and VGG', async () => {
     const { readFileSync } = await import('node:fs');
     const { bufferSource, readHeader } = await import('../../../src/pipeline/io/safetensors.ts');

@@ -26,12 +26,30 @@ function describe(t: Names): string {
   return `no known model family in the tensor names (they begin with ${listed})${sequential ? '; they look like an nn.Sequential stack, and a checkpoint does not store its activations or pooling' : ''}`;
 }
 
+const byNames = (t: Names, hints: DetectHints, timm: ReturnType<typeof timmHints> | Record<string, never>) =>
+  detectTimmVit(t, timm) ?? detectHfVit(t) ?? detectResnet(t, hints) ?? detectVgg(t, hints);
+
+/** The first name segment every tensor shares (`model.` of a LightningModule's `self.model`), if any. */
+function commonPrefix(t: Names): string | undefined {
+  const first = /^([A-Za-z_][\w-]*\.)/.exec(t.tensors.keys().next().value ?? '')?.[1];
+  return first && [...t.tensors.keys()].every((n) => n.startsWith(first)) ? first : undefined;
+}
+
 function detect(input: DetectInput, hints: DetectHints): Detection {
   const t = new Names(input.tensors);
   if (input.topology !== undefined) return detectFromTfjsTopology(input.topology, t);
   if (input.config && isHfConfig(input.config)) return detectFromHfConfig(input.config, t, hints);
   const timm = input.config && isTimmConfig(input.config) ? timmHints(input.config) : {};
-  const found = detectTimmVit(t, timm) ?? detectHfVit(t) ?? detectResnet(t, hints) ?? detectVgg(t, hints);
+  let found = byNames(t, hints, timm);
+  const prefix = found ? undefined : commonPrefix(t);
+  if (prefix) {
+    // a training framework's wrapper (Lightning's `model.`, a `backbone.`): the family may be inside it
+    found = byNames(new Names(new Map([...t.tensors].map(([n, v]) => [n.slice(prefix.length), v]))), hints, timm);
+    if (found) {
+      found.prefix = prefix;
+      found.notes.unshift(`every tensor name starts with "${prefix}" (a wrapper's attribute); the architecture leaves it out and it is removed`);
+    }
+  }
   if (!found) throw notDetected(describe(t));
   if (timm.family && found.architecture.template !== 'vit') found.family = `${timm.family} (${found.family})`;
   return found;

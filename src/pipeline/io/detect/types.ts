@@ -18,6 +18,8 @@ export interface Detection {
   source: 'config.json' | 'model.json' | 'tensor names';
   family: string;
   notes: string[];
+  /** a prefix every tensor name carries that the architecture's names leave out (cut it before building) */
+  prefix?: string;
 }
 
 /** Tensor shapes by name, with the lookups detectors need. */
