@@ -13,6 +13,9 @@ import torch.nn.functional as F
 
 from basin.fx import NotSupportedYet, export_architecture, save_safetensors
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures"))
+from make_checkpoints import randomize_norms  # noqa: E402
+
 
 def mlp():
     return nn.Sequential(nn.Flatten(), nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Dropout(0.1), nn.Linear(32, 10))
@@ -78,21 +81,12 @@ class TinyViT(nn.Module):
         return self.head(t.mean(1))
 
 
-def randomize(model, seed):
-    g = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(torch.rand(m.num_features, generator=g) * 0.2 - 0.1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-    return model.eval()
-
-
 def main(out):
     x = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     for name, make in (("mlp", mlp), ("vgg", VGG), ("resnet", ResNet)):
         for seed in (1, 2):
             torch.manual_seed(seed)
-            model = randomize(make(), seed)
+            model = randomize_norms(make(), seed)
             save_safetensors(model.state_dict(), os.path.join(out, f"{name}-{seed}.safetensors"))
             if seed == 1:
                 with open(os.path.join(out, f"{name}.json"), "w") as f:
