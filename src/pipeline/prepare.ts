@@ -121,23 +121,27 @@ export async function prepareMerge(request: LocalMergeRequest, open: OpenSource)
     const warnings: string[] = [];
     const evaluation = await loadDataset(open, request.data.evaluation, 'data.evaluation');
     const arch = chooseArchitecture(request, checkpoints, evaluation.sampleShape);
-    const graphs = await Promise.all(checkpoints.map((ck, i) => about(`models.${i}`, async () => {
-      try {
-        return buildGraph(arch.architecture, checkpointShapes(ck));
-      } catch (e) {
-        // a detected family that does not fit its own checkpoint is a detection failure, not a model mismatch
-        if (i === 0 && arch.source !== 'request' && e instanceof ModelError) throw new MergeError('architecture_not_detected', `detected ${arch.family}, but ${e.message}; give "architecture" in the request`);
-        throw e;
-      }
-    })));
+    const graphs: ModelGraph[] = [];
+    for (const [i, ck] of checkpoints.entries()) {
+      graphs.push(await about(`models.${i}`, async () => {
+        try {
+          return buildGraph(arch.architecture, checkpointShapes(ck));
+        } catch (e) {
+          // a detected family that does not fit its own checkpoint is a detection failure, not a model mismatch
+          if (i === 0 && arch.source !== 'request' && e instanceof ModelError) throw new MergeError('architecture_not_detected', `detected ${arch.family}, but ${e.message}; give "architecture" in the request`);
+          throw e;
+        }
+      }));
+    }
     const graph = graphs[0];
     checkSamples(graph, evaluation, 'data.evaluation', request.data.reshape);
     checkClasses(graph, evaluation, 'data.evaluation');
-    const unused = unusedTensors(graph, checkpointShapes(checkpoints[0]));
-    if (unused.length) {
-      const list = `${unused.slice(0, 12).join(', ')}${unused.length > 12 ? `, ... (${unused.length} in all)` : ''}`;
-      if (!request.allowUnusedTensors) throw new MergeError('unused_tensors', `models.0: ${unused.length} tensor${unused.length === 1 ? '' : 's'} the architecture does not read: ${list}; a graph that leaves layers out merges a different model. If they are not part of the model (EMA copies, auxiliary heads), set "allowUnusedTensors": true`);
-      warnings.push(`${unused.length} tensor${unused.length === 1 ? ' is' : 's are'} not read by the architecture and left out of the merge: ${list}`);
+    const unused = checkpoints.map((ck, i) => unusedTensors(graphs[i], checkpointShapes(ck)));
+    for (const [i, names] of unused.entries()) {
+      if (!names.length) continue;
+      const list = `${names.slice(0, 12).join(', ')}${names.length > 12 ? `, ... (${names.length} in all)` : ''}`;
+      if (!request.allowUnusedTensors) throw new MergeError('unused_tensors', `models.${i}: ${names.length} tensor${names.length === 1 ? '' : 's'} the architecture does not read: ${list}; a graph that leaves layers out merges a different model. If they are not part of the model (EMA copies, auxiliary heads), set "allowUnusedTensors": true`);
+      warnings.push(`models.${i}: ${names.length} tensor${names.length === 1 ? ' is' : 's are'} not read by the architecture and left out of the merge: ${list}`);
     }
     const models: StateDict[] = [];
     for (const [i, ck] of checkpoints.entries()) {
@@ -162,7 +166,7 @@ export async function prepareMerge(request: LocalMergeRequest, open: OpenSource)
       }
     }
     return {
-      graph, models, evaluation, calibration, unusedTensors: unused, warnings,
+      graph, models, evaluation, calibration, unusedTensors: unused[0], warnings,
       provenance: { checkpoints: checkpoints.map((ck) => ({ format: ck.format, notes: ck.notes })), architecture: arch },
     };
   } finally {

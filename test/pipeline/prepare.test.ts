@@ -59,7 +59,7 @@ describe('no silent wrong merges', () => {
     expect(await failure(prepareMerge(request({}), files))).toMatch(/^unused_tensors: models\.0: 1 tensor the architecture does not read: ema\.layers\.1\.weight; .*"allowUnusedTensors": true/);
     const ok = await prepareMerge(request({ allowUnusedTensors: true }), files);
     expect(ok.unusedTensors).toEqual(['ema.layers.1.weight']);
-    expect(ok.warnings.join('\n')).toMatch(/1 tensor is not read by the architecture and left out of the merge: ema\.layers\.1\.weight/);
+    expect(ok.warnings.join('\n')).toMatch(/models\.0: 1 tensor is not read by the architecture and left out of the merge: ema\.layers\.1\.weight/);
   });
 
   it('samples must have the input\'s shape, not just its size, unless data.reshape', async () => {

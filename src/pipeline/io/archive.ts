@@ -93,7 +93,7 @@ const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
 
-/** The zip's entry names, sizes and how each is stored; nothing is extracted. */
+/** The zip's entry names, sizes and how each is stored; nothing is extracted. The tree owns `src` (closing it closes both). */
 export async function zipTree(src: ByteSource, label: string, limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS): Promise<FileTree> {
   let zip: yauzl.ZipFile;
   let list: yauzl.Entry[];
@@ -151,13 +151,14 @@ export async function zipTree(src: ByteSource, label: string, limits: ArchiveLim
     },
     async close() {
       zip.close();
+      await src.close?.();
     },
   };
 }
 
 const REGULAR = new Set(['File', 'OldFile', 'ContiguousFile']);
 
-/** A .tar or .tar.gz read in one pass; regular files kept in memory within the limits. */
+/** A .tar or .tar.gz read in one pass (the source is closed after it); regular files kept in memory within the limits. */
 export async function tarTree(src: ByteSource, label: string, limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS): Promise<FileTree> {
   const kept = new Map<string, Uint8Array>();
   const skipped: string[] = [];
@@ -200,12 +201,16 @@ export async function tarTree(src: ByteSource, label: string, limits: ArchiveLim
     parser.on('error', (e: Error) => { fail(new CheckpointError('bad_archive', `${label}: not a readable tar archive (${e.message})`)); resolve(); });
     parser.on('close', () => resolve());
   });
-  for await (const chunk of chunks(src, 0, src.size)) {
-    if (failure) break;
-    if (!parser.write(chunk)) await new Promise((r) => parser.once('drain', r));
+  try {
+    for await (const chunk of chunks(src, 0, src.size)) {
+      if (failure) break;
+      if (!parser.write(chunk)) await new Promise((r) => parser.once('drain', r));
+    }
+    parser.end();
+    await done;
+  } finally {
+    await src.close?.(); // everything kept is in memory now
   }
-  parser.end();
-  await done;
   if (failure) throw failure;
   if (count === 0) throw new CheckpointError('bad_archive', `${label}: the tar archive holds no entries`);
   return {

@@ -54,6 +54,15 @@ function unsupported(label: string, kind: Sniffed, head: Uint8Array): Checkpoint
 
 /** A single file: safetensors, a torch.save zip, or (at the top level only) an archive of a folder. */
 async function fromFile(src: ByteSource, label: string, limits: ArchiveLimits, topLevel: boolean): Promise<Checkpoint> {
+  try {
+    return await sniffed(src, label, limits, topLevel);
+  } catch (e) {
+    await src.close?.();
+    throw e;
+  }
+}
+
+async function sniffed(src: ByteSource, label: string, limits: ArchiveLimits, topLevel: boolean): Promise<Checkpoint> {
   const head = await src.read(0, Math.min(src.size, 512));
   const kind = sniff(head, src.size);
   if (kind === 'safetensors') return safetensorsCheckpoint(src, label);
