@@ -48,6 +48,8 @@ export async function main(argv: string[]): Promise<number> {
   if (!['merge', 'inspect'].includes(command) || !requestPath || extra.length) { console.error(`basin: expected "merge REQUEST.json" or "inspect PATH"\n${USAGE}`); return 2; }
   try {
     if (command === 'inspect') return await inspect(requestPath, parsed.values);
+    const misplaced = (['json', 'architecture', 'input'] as const).filter((k) => parsed.values[k] !== undefined);
+    if (misplaced.length) throw new UsageError(`bad_request: --${misplaced.join(', --')} ${misplaced.length === 1 ? 'is' : 'are'} for inspect, not merge (a merge's architecture goes in its request)`);
     const raw = await readStructured(requestPath);
     const checked = LocalMergeRequest.safeParse(raw);
     if (!checked.success) throw new UsageError(`validation_failed: ${issuesLine(describeIssues(checked.error.issues, raw))}`);
