@@ -107,6 +107,12 @@ describe('what is not detected is a named error asking for architecture', () => 
   it('a Hugging Face class basin does not read', () => {
     expect(errorOf(() => detectArchitecture({ tensors: names({ 'x.weight': [1] }), config: { architectures: ['ConvNextForImageClassification'], model_type: 'convnext' } }))).toBe('unsupported_architecture: config.json describes ConvNextForImageClassification; basin reads ViTForImageClassification and ResNetForImageClassification configs; give "architecture" in the request if basin\'s layer kinds can express it');
   });
+  it('a config.json of another class does not hide tensor names basin knows', async () => {
+    const { input } = await detectFixture('torchvision_resnet18.pth');
+    const d = detectArchitecture({ ...input, config: { model_type: 'my-resnet', architectures: ['MyResNet'] } }, { sampleShape: [3, 32, 32] });
+    expect(d).toMatchObject({ family: 'torchvision / timm ResNet-18', notes: [expect.stringMatching(/^config\.json describes a class basin does not read/)] });
+  });
+
   it('ResNet relatives without a template: deep stems, wide ResNets, non-standard depths', () => {
     const stem = { 'conv1.weight': [64, 3, 7, 7], 'fc.weight': [10, 512] };
     expect(errorOf(() => detectArchitecture({ tensors: names({ 'conv1.0.weight': [32, 3, 3, 3], 'layer1.0.conv1.weight': [64, 64, 3, 3] }) }))).toMatch(/^unsupported_architecture: .*deep stem/);

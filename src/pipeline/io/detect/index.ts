@@ -38,7 +38,16 @@ function commonPrefix(t: Names): string | undefined {
 function detect(input: DetectInput, hints: DetectHints): Detection {
   const t = new Names(input.tensors);
   if (input.topology !== undefined) return detectFromTfjsTopology(input.topology, t);
-  if (input.config && isHfConfig(input.config)) return detectFromHfConfig(input.config, t, hints);
+  let unread: CheckpointError | undefined;
+  if (input.config && isHfConfig(input.config)) {
+    try {
+      return detectFromHfConfig(input.config, t, hints);
+    } catch (e) {
+      // a config.json of a class basin does not read: the tensor names may still say what the net is
+      if (!(e instanceof CheckpointError) || e.code !== 'unsupported_architecture') throw e;
+      unread = e;
+    }
+  }
   const timm = input.config && isTimmConfig(input.config) ? timmHints(input.config) : {};
   let found = byNames(t, hints, timm);
   const prefix = found ? undefined : commonPrefix(t);
@@ -50,7 +59,8 @@ function detect(input: DetectInput, hints: DetectHints): Detection {
       found.notes.unshift(`every tensor name starts with "${prefix}" (a wrapper's attribute); the architecture leaves it out and it is removed`);
     }
   }
-  if (!found) throw notDetected(describe(t));
+  if (!found) throw unread ?? notDetected(describe(t));
+  if (unread) found.notes.unshift(`config.json describes a class basin does not read; the architecture comes from the tensor names`);
   if (timm.family && found.architecture.template !== 'vit') found.family = `${timm.family} (${found.family})`;
   return found;
 }
