@@ -9,8 +9,8 @@
  * the limits, formats basin never reads (Keras .h5, ONNX, Flax msgpack, GGUF, ...) are skipped.
  *
  * Both refuse, naming the entry: absolute paths, `..`, symlinks and hardlinks, devices, duplicate
- * names, encrypted entries, more than `maxEntries` entries, an entry over `maxEntryBytes`, more than
- * `maxExtractedBytes` held in memory.
+ * names, encrypted entries, more than `maxEntries` entries, an entry over `maxEntryBytes`, files
+ * adding up to more than `maxTotalBytes`, more than `maxExtractedBytes` held in memory.
  */
 import { Readable } from 'node:stream';
 import yauzl from 'yauzl';
@@ -23,12 +23,15 @@ export interface ArchiveLimits {
   maxEntries: number;
   /** any one file */
   maxEntryBytes: number;
+  /** every file together, as declared (a .tar.gz whose files would stream past this is refused, read or not) */
+  maxTotalBytes: number;
   /** inflated zip entries and kept tar files together */
   maxExtractedBytes: number;
 }
 export const DEFAULT_ARCHIVE_LIMITS: ArchiveLimits = {
   maxEntries: 20_000,
   maxEntryBytes: 64 * 1024 ** 3,
+  maxTotalBytes: 256 * 1024 ** 3,
   maxExtractedBytes: 8 * 1024 ** 3,
 };
 
@@ -120,6 +123,8 @@ export async function zipTree(src: ByteSource, label: string, limits: ArchiveLim
     if (e.uncompressedSize > limits.maxEntryBytes) throw unsafe(label, `entry "${path}" is ${gib(e.uncompressedSize)}, over the limit of ${gib(limits.maxEntryBytes)} per file`);
     files.set(path, e);
   }
+  const total = [...files.values()].reduce((a, e) => a + e.uncompressedSize, 0);
+  if (total > limits.maxTotalBytes) throw unsafe(label, `its files add up to ${gib(total)}, over the limit of ${gib(limits.maxTotalBytes)}`);
   let extracted = 0;
   const inflated = new Map<string, Promise<ByteSource>>();
   return {
@@ -164,6 +169,7 @@ export async function tarTree(src: ByteSource, label: string, limits: ArchiveLim
   const skipped: string[] = [];
   let count = 0;
   let held = 0;
+  let streamed = 0;
   let failure: Error | undefined;
   const fail = (e: Error) => { failure ??= e; };
   const parser = new Parser({
@@ -184,6 +190,7 @@ export async function tarTree(src: ByteSource, label: string, limits: ArchiveLim
       if (kept.has(path)) return refuse(unsafe(label, `entry "${path}" appears twice`));
       const size = entry.size ?? 0;
       if (size > limits.maxEntryBytes) return refuse(unsafe(label, `entry "${path}" is ${gib(size)}, over the limit of ${gib(limits.maxEntryBytes)} per file`));
+      if ((streamed += size) > limits.maxTotalBytes) return refuse(unsafe(label, `its files add up to more than the limit of ${gib(limits.maxTotalBytes)}`));
       if (NOT_READ.test(path)) { skipped.push(path); return entry.resume(); }
       if (held + size > limits.maxExtractedBytes) return refuse(unsafe(label, `its files would hold ${gib(held + size)} in memory, over the limit of ${gib(limits.maxExtractedBytes)}; a .zip with stored entries is read in place`));
       held += size;

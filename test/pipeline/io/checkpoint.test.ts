@@ -109,10 +109,14 @@ describe('archives are read safely', () => {
   it('a zip bomb stops at the extraction bound, before it is inflated', async () => {
     const { openPath } = await import('../../../src/cli/files.ts');
     const input = await openPath(fixture('hostile', 'bomb.zip'));
-    const limits = { maxEntries: 100, maxEntryBytes: 1024 ** 3, maxExtractedBytes: 1024 ** 2 };
+    const limits = { maxEntries: 100, maxEntryBytes: 1024 ** 3, maxTotalBytes: 1024 ** 3, maxExtractedBytes: 1024 ** 2 };
     expect(await codeOf(openCheckpoint(input, 'bomb.zip', limits))).toMatch(/^unsafe_archive: .*inflating "model\/model\.safetensors" would hold .* over the limit/);
     const one = await openPath(fixture('hostile', 'bomb.zip'));
     expect(await codeOf(openCheckpoint(one, 'bomb.zip', { ...limits, maxEntryBytes: 1024 ** 2 }))).toMatch(/^unsafe_archive: .*over the limit of .* per file/);
+    const all = await openPath(fixture('hostile', 'bomb.zip'));
+    expect(await codeOf(openCheckpoint(all, 'bomb.zip', { ...limits, maxTotalBytes: 1024 ** 2 }))).toMatch(/^unsafe_archive: .*add up to .* over the limit/);
+    const tar = await openPath(fixture('hf_resnet.tar'));
+    expect(await codeOf(openCheckpoint(tar, 'hf_resnet.tar', { ...limits, maxTotalBytes: 1024 }))).toMatch(/^unsafe_archive: hf_resnet\.tar: its files add up to more than the limit/);
   });
 });
 
