@@ -140,7 +140,8 @@ async function fromIndex(tree: FileTree, indexPath: string, limits: ArchiveLimit
 async function fromTree(tree: FileTree, limits: ArchiveLimits): Promise<Checkpoint> {
   let ck: Checkpoint;
   try {
-    const modelJson = tree.files.has('model.json') ? await readJsonFile(tree, 'model.json', 64 * 1024 ** 2) : undefined;
+    // a model.json that is not JSON cannot be a tfjs model: the folder may still hold other weights
+    const modelJson = tree.files.has('model.json') ? await readJsonFile(tree, 'model.json', 64 * 1024 ** 2).catch(() => undefined) : undefined;
     if (tfjsKind(modelJson)) ck = await tfjsCheckpoint(tree, 'model.json');
     else {
       const file = weightsFile(tree);
