@@ -151,6 +151,7 @@ export async function startProcessStack(tenant: string, apiKey: string, extra: {
   });
   return {
     base: `http://127.0.0.1:${edgePort}`,
+    storage,
     runner,
     edge,
     stop: async () => {
