@@ -15,17 +15,27 @@ pooling). Every layer name in the JSON is the module's state_dict prefix, so the
 same module loads without renaming. A module basin cannot express is an error naming it.
 """
 
+from __future__ import annotations
+
 import argparse
 import importlib
 import json
 import operator
 import struct
 import sys
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Union
 
 import torch
-import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
+# where torch defines them (torch.fx re-exports both without declaring it, which mypy --strict refuses)
+from torch.fx._symbolic_trace import Tracer
+from torch.fx.node import Node
+
+#: one layer of basin's architecture JSON
+Layer = Dict[str, Any]
+#: leaf module -> its layer (None: the module passes its input through)
+Converter = Callable[[str, Any], Optional[Layer]]
 
 
 class UnsupportedModel(ValueError):
@@ -46,18 +56,21 @@ _DTYPES = {
 }
 
 
-def _tensor_bytes(t):
+def _tensor_bytes(t: torch.Tensor) -> bytes:
     t = t.detach().cpu().contiguous()
     if t.dtype == torch.bfloat16:  # numpy has no bfloat16: the same 2 bytes as int16
         t = t.view(torch.int16)
-    return t.numpy().tobytes()
+    data: bytes = t.numpy().tobytes()
+    return data
 
 
-def save_safetensors(tensors, path, metadata=None):
+def save_safetensors(tensors: Mapping[str, torch.Tensor], path: str, metadata: Optional[Mapping[str, object]] = None) -> None:
     """Write a dict of tensors as a safetensors file (the format safetensors.torch.save_file writes)."""
     if sys.byteorder != "little":
         raise RuntimeError("safetensors is little-endian; this writer runs on little-endian hosts only")
-    header, blobs, offset = {}, [], 0
+    header: Dict[str, Any] = {}
+    blobs: List[bytes] = []
+    offset = 0
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     for name, t in tensors.items():
@@ -81,7 +94,7 @@ def save_safetensors(tensors, path, metadata=None):
 # ---------------------------------------------------------------------------------------------
 # tracing
 
-def _square(v, what):
+def _square(v: Any, what: str) -> Any:
     if isinstance(v, (tuple, list)):
         if len(set(v)) != 1:
             raise UnsupportedModel(f"{what} {tuple(v)} is not square")
@@ -89,11 +102,11 @@ def _square(v, what):
     return v
 
 
-def _linear(name, m):
+def _linear(name: str, m: nn.Linear) -> Layer:
     return {"type": "linear", "name": name, "bias": m.bias is not None}
 
 
-def _conv2d(name, m):
+def _conv2d(name: str, m: nn.Conv2d) -> Layer:
     if m.groups != 1 or _square(m.dilation, f"{name}: dilation") != 1:
         raise UnsupportedModel(f"{name}: grouped or dilated convolutions are not supported")
     if m.padding_mode != "zeros":
@@ -105,39 +118,39 @@ def _conv2d(name, m):
     return {"type": "conv2d", "name": name, "stride": _square(m.stride, f"{name}: stride"), "padding": padding, "bias": m.bias is not None}
 
 
-def _batchnorm(name, m):
+def _batchnorm(name: str, m: Union[nn.BatchNorm1d, nn.BatchNorm2d]) -> Layer:
     if not m.affine or not m.track_running_stats:
         raise UnsupportedModel(f"{name}: BatchNorm without affine parameters or running statistics")
     return {"type": "batchnorm", "name": name, "eps": m.eps}
 
 
-def _layernorm(name, m):
+def _layernorm(name: str, m: nn.LayerNorm) -> Layer:
     if not m.elementwise_affine or len(m.normalized_shape) != 1:
         raise UnsupportedModel(f"{name}: LayerNorm must be affine over the last dimension of a flat input")
     return {"type": "layernorm", "name": name, "eps": m.eps}
 
 
-def _groupnorm(name, m):
+def _groupnorm(name: str, m: nn.GroupNorm) -> Layer:
     if m.num_groups != 1 or not m.affine:
         raise UnsupportedModel(f"{name}: only GroupNorm(1, C) (LayerNorm over a feature map) is supported")
     return {"type": "layernorm", "name": name, "eps": m.eps}
 
 
-def _gelu(name, m):
+def _gelu(name: str, m: nn.GELU) -> Layer:
     if getattr(m, "approximate", "none") != "none":
         raise UnsupportedModel(f"{name}: GELU(approximate='tanh') is not supported")
     return {"type": "gelu"}
 
 
-def _pool(kind):
-    def convert(name, m):
+def _pool(kind: str) -> Converter:
+    def convert(name: str, m: Any) -> Layer:
         if kind == "maxpool" and (_square(m.dilation, f"{name}: dilation") != 1 or m.ceil_mode):
             raise UnsupportedModel(f"{name}: dilated or ceil_mode max-pooling is not supported")
         if kind == "avgpool" and (m.ceil_mode or (m.padding and not m.count_include_pad) or m.divisor_override):
             raise UnsupportedModel(f"{name}: ceil_mode, count_include_pad=False or divisor_override average pooling is not supported")
         kernel = _square(m.kernel_size, f"{name}: kernel")
         stride = _square(m.stride if m.stride is not None else kernel, f"{name}: stride")
-        out = {"type": kind, "kernel": kernel, "stride": stride}
+        out: Layer = {"type": kind, "kernel": kernel, "stride": stride}
         padding = _square(m.padding, f"{name}: padding")
         if padding:
             out["padding"] = padding
@@ -145,25 +158,29 @@ def _pool(kind):
     return convert
 
 
-def _adaptive_avgpool(name, m):
+def _adaptive_avgpool(name: str, m: nn.AdaptiveAvgPool2d) -> Layer:
     if _square(m.output_size, f"{name}: output size") != 1:
         raise UnsupportedModel(f"{name}: AdaptiveAvgPool2d to {m.output_size} (basin has global average pooling, to 1x1)")
     return {"type": "globalavgpool"}
 
 
-def _flatten_module(name, m):
+def _flatten_module(name: str, m: nn.Flatten) -> Layer:
     if m.start_dim != 1 or m.end_dim != -1:
         raise UnsupportedModel(f"{name}: Flatten must flatten every dimension after the batch")
     return {"type": "flatten"}
 
 
-def _transformer(name, m):
+def _passthrough(name: str, m: nn.Module) -> None:
+    return None
+
+
+def _transformer(name: str, m: nn.Module) -> Layer:
     raise NotSupportedYet(
         f"{name} ({type(m).__name__}): transformer blocks need basin's transformer layer kinds, which this version does not have yet")
 
 
 #: leaf module type -> converter(name, module) -> layer dict (or None: the module passes its input through)
-MODULES = {
+MODULES: Dict[type, Converter] = {
     nn.Linear: _linear,
     nn.Conv2d: _conv2d,
     nn.BatchNorm1d: _batchnorm,
@@ -176,64 +193,65 @@ MODULES = {
     nn.MaxPool2d: _pool("maxpool"),
     nn.AvgPool2d: _pool("avgpool"),
     nn.AdaptiveAvgPool2d: _adaptive_avgpool,
-    nn.Identity: lambda name, m: None,
-    nn.Dropout: lambda name, m: None,
-    nn.Dropout2d: lambda name, m: None,
+    nn.Identity: _passthrough,
+    nn.Dropout: _passthrough,
+    nn.Dropout2d: _passthrough,
     nn.MultiheadAttention: _transformer,
 }
 
 #: class names of blocks that are kept whole while tracing (timm's and Hugging Face's transformer
 #: parts); their converters raise NotSupportedYet until basin has the transformer layer kinds
-BLOCKS = {"Attention": _transformer, "PatchEmbed": _transformer, "ViTEmbeddings": _transformer,
+BLOCKS: Dict[str, Converter] = {"Attention": _transformer, "PatchEmbed": _transformer, "ViTEmbeddings": _transformer,
           "ViTSelfAttention": _transformer, "TransformerEncoderLayer": _transformer}
 
 
-def _converter(m):
+def _converter(m: nn.Module) -> Optional[Converter]:
     for cls in type(m).__mro__:
         if cls in MODULES:
             return MODULES[cls]
     return BLOCKS.get(type(m).__name__)
 
 
-class _Tracer(torch.fx.Tracer):
-    def is_leaf_module(self, m, qualname):
-        return type(m).__name__ in BLOCKS or super().is_leaf_module(m, qualname)
+class _Tracer(Tracer):
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return type(m).__name__ in BLOCKS or bool(super().is_leaf_module(m, qualname))
 
 
-def _flat_view(node, arg_of):
+def _flat_view(node: Node) -> bool:
     """view / reshape to (N, -1) (written x.view(x.size(0), -1) or x.reshape(len(x), -1)) is a flatten."""
-    dims = node.args[1:]
+    dims: Sequence[Any] = node.args[1:]
     if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
         dims = tuple(dims[0])
     return len(dims) == 2 and dims[1] == -1
 
 
-_FUNCTIONS = {
+_FUNCTIONS: Dict[Any, str] = {
     F.relu: "relu", torch.relu: "relu", F.gelu: "gelu",
 }
 
 
-def export_architecture(model, input_shape):
+def export_architecture(model: nn.Module, input_shape: Sequence[int]) -> Dict[str, Any]:
     """basin's architecture JSON (a dict) for `model` taking inputs of `input_shape` ((C, H, W) or (D,))."""
-    input_shape = [int(d) for d in input_shape]
-    if len(input_shape) not in (1, 3):
-        raise UnsupportedModel(f"input shape {tuple(input_shape)}: basin takes (C, H, W) images or (D,) vectors")
+    dims = [int(d) for d in input_shape]
+    if len(dims) not in (1, 3):
+        raise UnsupportedModel(f"input shape {tuple(dims)}: basin takes (C, H, W) images or (D,) vectors")
     modules = dict(model.named_modules())
     for name, m in modules.items():
         if _converter(m) is _transformer:
             _transformer(name or type(model).__name__, m)  # before tracing: say what is missing, not where tracing stops
     graph = _Tracer().trace(model)
-    layers, ids = [], {}  # fx node -> basin layer id ('input' for the placeholder)
-    used = set()
+    layers: List[Layer] = []
+    ids: Dict[Node, str] = {}  # fx node -> basin layer id ('input' for the placeholder)
+    used: Set[str] = set()
     last = "input"
-    output = None
+    output: Optional[str] = None
 
-    def id_for(node):
+    def id_for(node: Any) -> str:
         if node not in ids:
             raise UnsupportedModel(f"{node.format_node()}: its input is not something basin computes")
         return ids[node]
 
-    def emit(node, layer, inputs):
+    def emit(node: Node, layer: Optional[Layer], inputs: List[str]) -> None:
         nonlocal last
         if layer is None:  # passes its input through
             ids[node] = inputs[0]
@@ -252,17 +270,17 @@ def export_architecture(model, input_shape):
         last = lid
 
     for node in graph.nodes:
-        tensor_args = [a for a in node.args if isinstance(a, torch.fx.Node)]
+        tensor_args = [a for a in node.args if isinstance(a, Node)]
         if node.op == "placeholder":
             if ids:
                 raise UnsupportedModel(f"forward takes more than one input ({node.name})")
             ids[node] = "input"
         elif node.op == "call_module":
-            m = modules[node.target]
+            m = modules[str(node.target)]
             convert = _converter(m)
             if convert is None:
                 raise UnsupportedModel(f"{node.target} ({type(m).__name__}) is not a layer kind basin has")
-            emit(node, convert(node.target, m), [id_for(tensor_args[0])])
+            emit(node, convert(str(node.target), m), [id_for(tensor_args[0])])
         elif node.op == "call_function":
             fn = node.target
             if fn in (operator.add, torch.add, operator.iadd):
@@ -291,7 +309,7 @@ def export_architecture(model, input_shape):
                 emit(node, {"type": "relu"}, [src])
             elif node.target == "flatten" and (node.args[1:] or [node.kwargs.get("start_dim", 0)])[0] == 1:
                 emit(node, {"type": "flatten"}, [src])
-            elif node.target in ("view", "reshape") and _flat_view(node, ids):
+            elif node.target in ("view", "reshape") and _flat_view(node):
                 emit(node, {"type": "flatten"}, [src])
             elif node.target == "mean" and tuple(node.args[1:2] or [node.kwargs.get("dim")])[0] in ((2, 3), [2, 3], (-2, -1), [-2, -1]):
                 emit(node, {"type": "globalavgpool"}, [src])
@@ -299,20 +317,20 @@ def export_architecture(model, input_shape):
                 raise UnsupportedModel(f"{node.format_node()}: the method .{node.target}() is not a layer kind basin has")
         elif node.op == "output":
             out = node.args[0]
-            if not isinstance(out, torch.fx.Node):
+            if not isinstance(out, Node):
                 raise UnsupportedModel("forward must return one tensor (the logits)")
             output = id_for(out)
         elif node.op == "get_attr":
             raise UnsupportedModel(f"{node.target}: forward reads a parameter directly; basin needs it inside a layer module")
     if not layers:
         raise UnsupportedModel("the model has no layers basin reads")
-    arch = {"layout": "pytorch", "input": input_shape, "layers": layers}
+    arch: Dict[str, Any] = {"layout": "pytorch", "input": dims, "layers": layers}
     if output != last:
         arch["output"] = output
     return arch
 
 
-def _main(argv=None):
+def _main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m basin.fx", description="Write basin's architecture JSON for a PyTorch model.")
     p.add_argument("factory", help="module.path:function returning the nn.Module (called with no arguments)")
     p.add_argument("--input", required=True, help="input shape, e.g. 1,28,28 or 784")
