@@ -7,8 +7,7 @@ import { prepareMerge as prepareWith, type OpenSource } from '../../src/pipeline
 import { nodeHost } from '../../src/pipeline/runtime/nodeHost.ts';
 import { bufferSource, encodeSafetensors, readSafetensors } from '../../src/pipeline/io/safetensors.ts';
 import { floatTensor, type HostTensor } from '../../src/pipeline/model/tensor.ts';
-import { EngineError } from '../../src/pipeline/errors.ts';
-import { fixture } from './io/helpers.ts';
+import { codeOf as failure, fixture } from './io/helpers.ts';
 
 const EXAMPLE = resolve(import.meta.dirname, '..', '..', 'examples', 'fashion-mlp6x128');
 const example = async () => (await readSafetensors(bufferSource(readFileSync(join(EXAMPLE, 'seed1.safetensors'))))).tensors;
@@ -35,16 +34,6 @@ function request(over: Record<string, unknown>) {
     data: { evaluation: { builtin: 'fashion-mnist', split: 'test', limit: 50 }, calibration: { builtin: 'fashion-mnist', split: 'train', limit: 50 } },
     ...over,
   });
-}
-
-async function failure(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof EngineError) return `${e.code}: ${e.message}`;
-    throw e;
-  }
-  return 'no error';
 }
 
 describe('no silent wrong merges', () => {

@@ -3,24 +3,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openCheckpoint, readFinite, sniff, stripPrefix } from '../../../src/pipeline/io/checkpoint.ts';
-import { CheckpointError } from '../../../src/pipeline/io/errors.ts';
 import { detectArchitecture } from '../../../src/pipeline/io/detect/index.ts';
 import { bufferSource, encodeSafetensors } from '../../../src/pipeline/io/safetensors.ts';
 import { floatTensor } from '../../../src/pipeline/model/tensor.ts';
 import { nodeHost } from '../../../src/pipeline/runtime/nodeHost.ts';
-import { basinLogits, expectedOutputs, fixture, maxRelDiff, openFixture, softmaxRows } from './helpers.ts';
+import { basinLogits, codeOf, expectedOutputs, fixture, maxRelDiff, openFixture, softmaxRows } from './helpers.ts';
 
 const MLP = { layout: 'pytorch', input: [1, 28, 28], layers: [{ type: 'flatten' }, { type: 'linear', name: '1' }, { type: 'relu' }, { type: 'linear', name: '3' }] };
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof CheckpointError) return `${e.code}: ${e.message}`;
-    throw e;
-  }
-  return 'no error';
-}
 
 /**
  * Every format round-trips a real model: the fixture (written by PyTorch, or by tfjs) is read, its

@@ -5,12 +5,24 @@ import { openPath } from '../../../src/cli/files.ts';
 import { checkpointShapes, openCheckpoint, readFinite, type Checkpoint } from '../../../src/pipeline/io/checkpoint.ts';
 import { readSafetensors } from '../../../src/pipeline/io/safetensors.ts';
 import { fileSource, nodeHost } from '../../../src/pipeline/runtime/nodeHost.ts';
+import { EngineError } from '../../../src/pipeline/errors.ts';
 import { buildGraph } from '../../../src/pipeline/model/graph.ts';
 import { forward, inputTensor, loadModel } from '../../../src/pipeline/model/forward.ts';
 import type { FloatTensor, StateDict } from '../../../src/pipeline/model/tensor.ts';
 
 export const FIXTURES = resolve(import.meta.dirname, '..', '..', 'fixtures', 'checkpoints');
 export const fixture = (...p: string[]) => join(FIXTURES, ...p);
+
+/** `code: message` of the engine error a promise rejects with (as the CLI prints it), or 'no error'. */
+export async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof EngineError) return `${e.code}: ${e.message}`;
+    throw e;
+  }
+  return 'no error';
+}
 
 /** A fixture file, folder or archive opened as the CLI opens it. */
 export async function openFixture(...p: string[]): Promise<Checkpoint> {
