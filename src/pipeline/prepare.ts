@@ -1,5 +1,5 @@
 import type { ArchitectureReport, CheckpointReport, DatasetRef, LocalMergeRequest } from '../contracts/index.ts';
-import { datasetFromTensors, loadBuiltin, normalizeDataset, subset, type Dataset } from './io/datasets.ts';
+import { datasetFromTensors, DatasetError, loadBuiltin, normalizeDataset, subset, type Dataset } from './io/datasets.ts';
 import { EngineError, MergeError, ModelError } from './errors.ts';
 import { featuresOf, type FeatureShape } from './layers/shape.ts';
 import { buildGraph, unusedTensors, type ModelGraph } from './model/graph.ts';
@@ -57,7 +57,7 @@ async function readDataset(open: OpenSource, files: PackageFiles, ref: DatasetRe
     const input = await open(ref, what);
     if (isFileTree(input)) {
       await input.close?.();
-      throw new MergeError('bad_dataset', 'a dataset is one safetensors file with tensors "x" and "y", not a folder');
+      throw new DatasetError('bad_dataset', 'a dataset is one safetensors file with tensors "x" and "y", not a folder');
     }
     let ds: Dataset;
     try {
