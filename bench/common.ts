@@ -24,7 +24,7 @@ export async function mergeExample(name: string, overrides: Record<string, unkno
   const prepared = await prepareMerge(request, async (ref) => {
     if (!('path' in ref)) throw new Error('examples use local paths');
     return fileSource(join(dir, ref.path));
-  }, nodeHost.packageFiles);
+  }, nodeHost);
   const { report } = runMerge({ ...prepared, options: request, backend: backend.name, loadSeconds: (performance.now() - t0) / 1000 });
   return { report, seconds: (performance.now() - t0) / 1000 };
 }

@@ -1,26 +1,29 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { LocalMergeRequest } from '../contracts/index.ts';
+import { describeIssues, issuesLine, LocalMergeRequest } from '../contracts/index.ts';
 import { initBackend } from '../pipeline/runtime/backend.ts';
 import { EngineError } from '../pipeline/errors.ts';
 import { runMerge } from '../pipeline/merge.ts';
 import { prepareMerge, type OpenSource } from '../pipeline/prepare.ts';
 import { bufferSource } from '../pipeline/io/safetensors.ts';
 import { renderReportHtml } from '../pipeline/report/html.ts';
-import { fileSource, nodeHost, writeSafetensorsFile } from '../pipeline/runtime/nodeHost.ts';
+import { nodeHost, writeSafetensorsFile } from '../pipeline/runtime/nodeHost.ts';
 import { renderReportSvg } from '../pipeline/report/svg.ts';
 import { progressReporter } from './progress.ts';
+import { openPath, readStructured, UsageError } from './files.ts';
+import { inspect, INSPECT_USAGE } from './inspect.ts';
 
-const USAGE = `usage: basin-merge merge REQUEST.json [--out DIR] [--backend NAME[,NAME...]]
+const USAGE = `usage: basin-merge merge REQUEST.json|REQUEST.yaml [--out DIR] [--backend NAME[,NAME...]]
+       ${INSPECT_USAGE}
 
-Runs a merge locally (no server): reads the request (the API's merge request, see README.md or
-openapi.yaml; models and datasets may also be {"path": ...}, relative to the request file), writes
-merged.safetensors, report.json, report.svg and report.html to --out (default ./out).
+merge runs a merge locally (no server): reads the request (the API's merge request, see README.md or
+openapi.yaml; models and datasets may also be {"path": ...}, relative to the request file:
+safetensors, torch.save files, model folders or archives; "architecture" may be left out to read it
+from the checkpoint), writes merged.safetensors, report.json, report.svg and report.html to --out
+(default ./out).
+inspect shows what basin reads in a checkpoint and the architecture it detects.
 Example: basin-merge merge examples/fashion-mlp6x128/request.json --out out/fashion`;
-
-/** A bad input: printed as one line, exit code 2. */
-class UsageError extends Error {}
 
 function userFacing(e: unknown): string | undefined {
   if (e instanceof UsageError) return e.message;
@@ -32,31 +35,31 @@ function userFacing(e: unknown): string | undefined {
 export async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { out: { type: 'string', default: 'out' }, backend: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({
+      args: argv, allowPositionals: true,
+      options: {
+        out: { type: 'string', default: 'out' }, backend: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        json: { type: 'boolean' }, architecture: { type: 'string' }, input: { type: 'string' },
+      },
+    });
   } catch (e) {
     console.error(`basin: ${(e as Error).message}\n${USAGE}`);
     return 2;
   }
   const [command, requestPath, ...extra] = parsed.positionals;
   if (parsed.values.help || !command) { console.log(USAGE); return command || parsed.values.help ? 0 : 2; }
-  if (command !== 'merge' || !requestPath || extra.length) { console.error(`basin: expected "merge REQUEST.json"\n${USAGE}`); return 2; }
+  if (!['merge', 'inspect'].includes(command) || !requestPath || extra.length) { console.error(`basin: expected "merge REQUEST.json" or "inspect PATH"\n${USAGE}`); return 2; }
   try {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(await readFile(requestPath, 'utf8'));
-    } catch (e) {
-      if (e instanceof SyntaxError) throw new UsageError(`bad_request: ${requestPath} is not valid JSON (${e.message})`);
-      throw e;
-    }
+    if (command === 'inspect') return await inspect(requestPath, parsed.values);
+    const misplaced = (['json', 'architecture', 'input'] as const).filter((k) => parsed.values[k] !== undefined);
+    if (misplaced.length) throw new UsageError(`bad_request: --${misplaced.join(', --')} ${misplaced.length === 1 ? 'is' : 'are'} for inspect, not merge (a merge's architecture goes in its request)`);
+    const raw = await readStructured(requestPath);
     const checked = LocalMergeRequest.safeParse(raw);
-    if (!checked.success) {
-      const i = checked.error.issues[0];
-      throw new UsageError(`validation_failed: ${i.path.join('.') || '(request)'}: ${i.message}`);
-    }
+    if (!checked.success) throw new UsageError(`validation_failed: ${issuesLine(describeIssues(checked.error.issues, raw))}`);
     const request = checked.data;
     const base = dirname(resolve(requestPath));
     const open: OpenSource = async (ref, what) => {
-      if ('path' in ref) return fileSource(isAbsolute(ref.path) ? ref.path : join(base, ref.path));
+      if ('path' in ref) return openPath(isAbsolute(ref.path) ? ref.path : join(base, ref.path));
       if ('url' in ref) {
         const res = await fetch(ref.url);
         if (!res.ok) throw new UsageError(`input_not_found: ${what}: ${ref.url} answered ${res.status}`);
@@ -67,7 +70,7 @@ export async function main(argv: string[]): Promise<number> {
     const progress = progressReporter();
     const t0 = performance.now();
     const backend = await initBackend({ prefer: parsed.values.backend?.split(','), hasGpuDevice: nodeHost.hasGpuDevice });
-    const prepared = await prepareMerge(request, open, nodeHost.packageFiles);
+    const prepared = await prepareMerge(request, open, nodeHost);
     const { merged, report } = runMerge({
       ...prepared,
       options: request,
@@ -76,6 +79,8 @@ export async function main(argv: string[]): Promise<number> {
       onProgress: (stage, f) => progress.update(stage, f),
     });
     progress.done();
+    const arch = report.architecture;
+    if (arch && arch.source !== 'request') console.log(`architecture: ${arch.family}, read from ${arch.source} (the report holds it as request JSON)`);
     const out = parsed.values.out!;
     await mkdir(out, { recursive: true });
     await writeSafetensorsFile(join(out, 'merged.safetensors'), merged, {

@@ -42,16 +42,24 @@ export const Resnet20Template = z.strictObject({
   classes: Classes,
   norm: Norm.default('bn'),
 });
-export const Resnet18Template = z.strictObject({
-  template: z.literal('resnet18'),
+/** torchvision's ResNets (names conv1, bn1, layerN.M.*, downsample.0/1, fc; timm's plain ResNets save the same). */
+const torchvisionResnet = <T extends string>(template: T) => z.strictObject({
+  template: z.literal(template),
   layout: Layout.default('pytorch'),
   input: InputShape.default([3, 224, 224]),
   classes: Classes.default(1000),
+  /** channels of the stem and the first stage (64 in torchvision; each stage doubles them) */
+  width: z.number().int().min(1).max(1024).default(64),
 });
+export const Resnet18Template = torchvisionResnet('resnet18');
+export const Resnet34Template = torchvisionResnet('resnet34');
+export const Resnet50Template = torchvisionResnet('resnet50');
+export const Resnet101Template = torchvisionResnet('resnet101');
+export const Resnet152Template = torchvisionResnet('resnet152');
 
 export const Architecture = z.union([
   GraphArchitecture,
-  z.discriminatedUnion('template', [MlpTemplate, VggTemplate, Resnet20Template, Resnet18Template]),
+  z.discriminatedUnion('template', [MlpTemplate, VggTemplate, Resnet20Template, Resnet18Template, Resnet34Template, Resnet50Template, Resnet101Template, Resnet152Template]),
 ]);
 export type Architecture = z.infer<typeof Architecture>;
 export type GraphArchitecture = z.infer<typeof GraphArchitecture>;

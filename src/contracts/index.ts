@@ -7,3 +7,4 @@ export * from './job.ts';
 export * from './problem.ts';
 export * from './upload.ts';
 export * from './hooks.ts';
+export * from './validation.ts';

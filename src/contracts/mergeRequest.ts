@@ -92,12 +92,17 @@ function requestSchema<R extends z.ZodType, F extends z.ZodType>(ref: R, files: 
   const dataset = z.union([BuiltinDataset, files]);
   return z.strictObject({
     models: z.array(ref).min(2).max(16),
-    architecture: Architecture,
+    /** default: read from the checkpoint (Hugging Face config.json, tfjs topology, known tensor-name families) */
+    architecture: Architecture.optional(),
+    /** tensors the architecture does not read are an error (`unused_tensors`) unless this says they may be ignored */
+    allowUnusedTensors: z.boolean().default(false),
     data: z
       .strictObject({
         /** for activation matching and REPAIR/RESET; default: the train split of a built-in evaluation set, else the evaluation data */
         calibration: dataset.optional(),
         evaluation: dataset,
+        /** feed samples whose shape differs from `architecture.input` but whose size matches (e.g. [1,28,28] images into an [784] input) */
+        reshape: z.boolean().default(false),
       }),
     alignment: AlignmentOptions.prefault({ method: 'weight' }),
     repair: RepairOptions.prefault({}),

@@ -327,7 +327,7 @@ export interface components {
                 /** Format: uri */
                 url: string;
             })[];
-            architecture: {
+            architecture?: {
                 /**
                  * @default pytorch
                  * @enum {string}
@@ -494,7 +494,91 @@ export interface components {
                 input: number[];
                 /** @default 1000 */
                 classes: number;
+                /** @default 64 */
+                width: number;
+            } | {
+                /** @enum {string} */
+                template: "resnet34";
+                /**
+                 * @default pytorch
+                 * @enum {string}
+                 */
+                layout: "pytorch" | "tfjs";
+                /**
+                 * @default [
+                 *       3,
+                 *       224,
+                 *       224
+                 *     ]
+                 */
+                input: number[];
+                /** @default 1000 */
+                classes: number;
+                /** @default 64 */
+                width: number;
+            } | {
+                /** @enum {string} */
+                template: "resnet50";
+                /**
+                 * @default pytorch
+                 * @enum {string}
+                 */
+                layout: "pytorch" | "tfjs";
+                /**
+                 * @default [
+                 *       3,
+                 *       224,
+                 *       224
+                 *     ]
+                 */
+                input: number[];
+                /** @default 1000 */
+                classes: number;
+                /** @default 64 */
+                width: number;
+            } | {
+                /** @enum {string} */
+                template: "resnet101";
+                /**
+                 * @default pytorch
+                 * @enum {string}
+                 */
+                layout: "pytorch" | "tfjs";
+                /**
+                 * @default [
+                 *       3,
+                 *       224,
+                 *       224
+                 *     ]
+                 */
+                input: number[];
+                /** @default 1000 */
+                classes: number;
+                /** @default 64 */
+                width: number;
+            } | {
+                /** @enum {string} */
+                template: "resnet152";
+                /**
+                 * @default pytorch
+                 * @enum {string}
+                 */
+                layout: "pytorch" | "tfjs";
+                /**
+                 * @default [
+                 *       3,
+                 *       224,
+                 *       224
+                 *     ]
+                 */
+                input: number[];
+                /** @default 1000 */
+                classes: number;
+                /** @default 64 */
+                width: number;
             };
+            /** @default false */
+            allowUnusedTensors: boolean;
             data: {
                 calibration?: {
                     /** @enum {string} */
@@ -544,6 +628,8 @@ export interface components {
                     limit?: number;
                     normalize?: components["schemas"]["Normalization"];
                 };
+                /** @default false */
+                reshape: boolean;
             };
             alignment?: components["schemas"]["Alignment"];
             /** @default {} */
@@ -725,7 +811,7 @@ export interface components {
                 id: string;
                 size: number;
                 merge: {
-                    architecture: {
+                    architecture?: {
                         /**
                          * @default pytorch
                          * @enum {string}
@@ -892,7 +978,91 @@ export interface components {
                         input: number[];
                         /** @default 1000 */
                         classes: number;
+                        /** @default 64 */
+                        width: number;
+                    } | {
+                        /** @enum {string} */
+                        template: "resnet34";
+                        /**
+                         * @default pytorch
+                         * @enum {string}
+                         */
+                        layout: "pytorch" | "tfjs";
+                        /**
+                         * @default [
+                         *       3,
+                         *       224,
+                         *       224
+                         *     ]
+                         */
+                        input: number[];
+                        /** @default 1000 */
+                        classes: number;
+                        /** @default 64 */
+                        width: number;
+                    } | {
+                        /** @enum {string} */
+                        template: "resnet50";
+                        /**
+                         * @default pytorch
+                         * @enum {string}
+                         */
+                        layout: "pytorch" | "tfjs";
+                        /**
+                         * @default [
+                         *       3,
+                         *       224,
+                         *       224
+                         *     ]
+                         */
+                        input: number[];
+                        /** @default 1000 */
+                        classes: number;
+                        /** @default 64 */
+                        width: number;
+                    } | {
+                        /** @enum {string} */
+                        template: "resnet101";
+                        /**
+                         * @default pytorch
+                         * @enum {string}
+                         */
+                        layout: "pytorch" | "tfjs";
+                        /**
+                         * @default [
+                         *       3,
+                         *       224,
+                         *       224
+                         *     ]
+                         */
+                        input: number[];
+                        /** @default 1000 */
+                        classes: number;
+                        /** @default 64 */
+                        width: number;
+                    } | {
+                        /** @enum {string} */
+                        template: "resnet152";
+                        /**
+                         * @default pytorch
+                         * @enum {string}
+                         */
+                        layout: "pytorch" | "tfjs";
+                        /**
+                         * @default [
+                         *       3,
+                         *       224,
+                         *       224
+                         *     ]
+                         */
+                        input: number[];
+                        /** @default 1000 */
+                        classes: number;
+                        /** @default 64 */
+                        width: number;
                     };
+                    /** @default false */
+                    allowUnusedTensors: boolean;
                     data: {
                         calibration?: {
                             /** @enum {string} */
@@ -942,6 +1112,8 @@ export interface components {
                             limit?: number;
                             normalize?: components["schemas"]["Normalization"];
                         };
+                        /** @default false */
+                        reshape: boolean;
                     };
                     alignment?: components["schemas"]["Alignment"];
                     /** @default {} */
@@ -1083,6 +1255,19 @@ export interface components {
                 calibrationDataset?: string;
             };
             unusedTensors: string[];
+            checkpoints?: {
+                format: string;
+                notes: string[];
+            }[];
+            architecture?: {
+                /** @enum {string} */
+                source: "request" | "config.json" | "model.json" | "tensor names";
+                family?: string;
+                notes: string[];
+                architecture: {
+                    [key: string]: unknown;
+                };
+            };
             warnings: string[];
             siteIssues: {
                 site: string;

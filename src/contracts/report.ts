@@ -12,6 +12,18 @@ export const VariantReport = z.object({
 export const PermutationReport = z.object({ name: z.string(), size: z.number().int(), axes: z.array(z.string()) });
 export const SiteIssue = z.object({ site: z.string(), alpha: z.number(), code: z.string(), message: z.string() });
 
+/** How each model's checkpoint was read. */
+export const CheckpointReport = z.object({ format: z.string(), notes: z.array(z.string()) });
+/** Where the architecture came from: the request, or what was detected in the first checkpoint and how. */
+export const ArchitectureReport = z.object({
+  source: z.enum(['request', 'config.json', 'model.json', 'tensor names']),
+  /** the family recognised, e.g. "torchvision / timm ResNet-50" */
+  family: z.string().optional(),
+  notes: z.array(z.string()),
+  /** the architecture as request JSON: put it in a request to pin or edit it */
+  architecture: z.record(z.string(), z.unknown()),
+});
+
 export const Report = z.object({
   alphas: z.array(z.number()),
   variants: z.object({ naive: VariantReport, aligned: VariantReport.optional(), repaired: VariantReport.optional() }),
@@ -41,9 +53,13 @@ export const Report = z.object({
     calibrationDataset: z.string().optional(),
   }),
   unusedTensors: z.array(z.string()),
+  checkpoints: z.array(CheckpointReport).optional(),
+  architecture: ArchitectureReport.optional(),
   warnings: z.array(z.string()),
   siteIssues: z.array(SiteIssue),
 });
 export type Report = z.infer<typeof Report>;
 export type VariantReport = z.infer<typeof VariantReport>;
 export type Barrier = z.infer<typeof Barrier>;
+export type CheckpointReport = z.infer<typeof CheckpointReport>;
+export type ArchitectureReport = z.infer<typeof ArchitectureReport>;

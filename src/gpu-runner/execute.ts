@@ -76,7 +76,7 @@ export async function executeJob(opts: ExecuteOptions): Promise<Report> {
   const open = opts.open ?? remoteSources(store, tenant, opts.allowedBuckets, opts.outbound ?? nodeOutbound(publicOnly));
   let result: ReturnType<typeof runMerge>;
   try {
-    const prepared = await prepareMerge(request, open, nodeHost.packageFiles);
+    const prepared = await prepareMerge(request, open, nodeHost);
     opts.signal?.throwIfAborted();
     progress('load', 1);
     result = runMerge({

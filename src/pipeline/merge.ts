@@ -25,6 +25,8 @@ export interface MergeInputs {
   warnings?: string[];
   /** a short name per model, for the report */
   modelNames?: string[];
+  /** how the checkpoints were read and where the architecture came from */
+  provenance?: Pick<Report, 'checkpoints' | 'architecture'>;
   /** seconds spent loading before the engine ran, for the report */
   loadSeconds?: number;
   onProgress?: (stage: Stage, fraction: number) => void;
@@ -166,6 +168,7 @@ export function runMerge(inputs: MergeInputs): MergeResult {
     ...(inputs.modelNames ? { modelNames: inputs.modelNames } : {}),
     evaluation: { samples: evaluation.n, calibrationSamples: calibration.n, dataset: evaluation.name, calibrationDataset: calibration.name },
     unusedTensors: inputs.unusedTensors ?? [],
+    ...inputs.provenance,
     warnings: inputs.warnings ?? [],
     siteIssues,
   };

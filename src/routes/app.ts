@@ -32,9 +32,10 @@ function routePattern(path: string): RegExp {
 export function createApp(config: AppConfig) {
   const { store, jobs, limits } = config;
   const app = new OpenAPIHono<AuthEnv>({
-    // zod failures on body, query, params or headers: 422 with every failing field's path
+    // zod failures on body, query, params or headers: 422 with every failing field's path (the
+    // validator passes the input along, which says which branch of a union was meant)
     defaultHook: (result) => {
-      if (!result.success) throw new ProblemError(422, 'validation_failed', 'the request does not match the schema', fieldErrors(result.error.issues));
+      if (!result.success) throw new ProblemError(422, 'validation_failed', 'the request does not match the schema', fieldErrors(result.error.issues, (result as { data?: unknown }).data));
     },
   });
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'API key' });

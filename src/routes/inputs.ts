@@ -75,6 +75,12 @@ export async function checkInputs(
           fail('input_not_allowed', `${path}.uri`, 'bucket is not on the allow-list');
           return;
         }
+        if (loc.key.endsWith('/')) {
+          // a model folder: the runner reads what it needs under the prefix; here, that there is something
+          const page = await store.forBucket(loc.bucket).list(loc.key, { limit: 1 });
+          if (!page.objects.length) fail('input_not_found', `${path}.uri`, `no objects under ${ref.uri}`);
+          return;
+        }
         const info = await store.forBucket(loc.bucket).head(loc.key);
         if (!info || info.size === 0) fail('input_not_found', `${path}.uri`, `no object ${ref.uri}`);
         else checkSize(`${path}.uri`, info.size);

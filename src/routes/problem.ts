@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { JobError } from '../contracts/job.ts';
 import type { FieldError, Problem, ProblemCode } from '../contracts/problem.ts';
+import { describeIssues } from '../contracts/validation.ts';
 
 const titles: Record<ProblemCode, string> = {
   unauthorized: 'Missing or invalid API key',
@@ -61,7 +62,7 @@ export function problem(c: Context, status: ContentfulStatusCode, code: ProblemC
   return c.body(JSON.stringify(body), status, { 'content-type': 'application/problem+json' });
 }
 
-/** zod issues -> `errors: [{path, message}]`, paths dotted (`models.1.upload`). */
-export function fieldErrors(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>): FieldError[] {
-  return issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })).slice(0, 50);
+/** zod issues -> `errors: [{path, message}]`: every issue, dotted paths (`models.1.upload`), unions resolved to the branch meant. */
+export function fieldErrors(issues: ReadonlyArray<object>, input?: unknown): FieldError[] {
+  return describeIssues(issues, input);
 }

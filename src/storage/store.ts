@@ -2,6 +2,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -18,6 +19,12 @@ export interface ObjectInfo {
   size: number;
   etag?: string;
   lastModified?: Date;
+}
+
+export interface ListPage {
+  objects: ObjectInfo[];
+  /** pass back as `cursor` for the next page; absent on the last page */
+  cursor?: string;
 }
 
 function isNotFound(err: unknown): boolean {
@@ -101,6 +108,15 @@ export class BlobStore {
 
   async delete(key: string): Promise<void> {
     await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+  }
+
+  /** One page of the objects under `prefix` (an `s3://bucket/prefix/` model folder is read this way). */
+  async list(prefix: string, opts: { cursor?: string; limit?: number } = {}): Promise<ListPage> {
+    const out = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, MaxKeys: opts.limit ?? 1000, ContinuationToken: opts.cursor }));
+    return {
+      objects: (out.Contents ?? []).map((o) => ({ key: o.Key!, size: o.Size ?? 0, etag: o.ETag, lastModified: o.LastModified })),
+      cursor: out.IsTruncated ? out.NextContinuationToken : undefined,
+    };
   }
 
   /** A presigned PUT; the signed Content-Length makes S3 refuse any other size. */

@@ -4,10 +4,12 @@ import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Report } from '../../src/contracts/index.ts';
-import { bufferSource, readSafetensors } from '../../src/pipeline/io/safetensors.ts';
+import { bufferSource, encodeSafetensors, readSafetensors } from '../../src/pipeline/io/safetensors.ts';
+import { floatTensor } from '../../src/pipeline/model/tensor.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const example = join(root, 'examples', 'fashion-mlp6x128');
+const fixtures = join(root, 'test', 'fixtures', 'checkpoints');
 
 function basin(...args: string[]) {
   const r = spawnSync(process.execPath, [join(root, 'bin', 'basin.mjs'), ...args], { encoding: 'utf8', cwd: root, env: { ...process.env, BASIN_BACKEND: process.env.BASIN_BACKEND ?? '' } });
@@ -47,6 +49,32 @@ describe('basin merge (CLI)', () => {
     });
   });
 
+  it('a YAML request with no architecture: two formats of one Hugging Face ResNet, detected from config.json and said so', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'basin-cli-hf-'));
+    // 3x32x32 samples, 10 classes (declared: the labels cover them all anyway)
+    const n = 20;
+    const x = new Float32Array(n * 3 * 32 * 32).map((_, i) => ((i * 7919) % 101) / 101);
+    const y = new BigInt64Array(Array.from({ length: n }, (_, i) => BigInt(i % 10)));
+    writeFileSync(join(dir, 'data.safetensors'), encodeSafetensors({ x: floatTensor([n, 3, 32, 32], x), y: { kind: 'int', dtype: 'I64', shape: [n], bytes: new Uint8Array(y.buffer) } }, { classes: '10' }));
+    writeFileSync(join(dir, 'request.yaml'), [
+      'models:', `  - path: ${join(fixtures, 'hf_resnet.zip')}`, `  - path: ${join(fixtures, 'hf_resnet_sharded')}`,
+      'data:', '  evaluation: {path: data.safetensors}', 'sweep: {points: 3}', 'compute: {batchSize: 10}', '',
+    ].join('\n'));
+    const r = basin('merge', join(dir, 'request.yaml'), '--out', join(dir, 'out'));
+    expect(r.stderr).not.toMatch(/internal error/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/architecture: Hugging Face ResNetForImageClassification \(bottleneck blocks 1\/1\/1\/1\), read from config\.json/);
+    const report = Report.parse(JSON.parse(readFileSync(join(dir, 'out', 'report.json'), 'utf8')));
+    expect(report.architecture).toMatchObject({ source: 'config.json', architecture: { layout: 'pytorch', input: [3, 32, 32] } });
+    expect(report.checkpoints).toEqual([
+      { format: 'torch', notes: ['weights read from pytorch_model.bin'] },
+      { format: 'safetensors-sharded', notes: ['2 shards read through model.safetensors.index.json'] },
+    ]);
+    // the same weights in two containers: every interpolation is the model itself
+    const acc = report.variants.naive.accuracy;
+    expect(acc.every((a) => a === acc[0])).toBe(true);
+  });
+
   it('bad input: non-zero exit with a one-line reason, never a stack trace', () => {
     const dir = mkdtempSync(join(tmpdir(), 'basin-cli-bad-'));
     const cases: [string, string, RegExp][] = [
@@ -56,6 +84,13 @@ describe('basin merge (CLI)', () => {
       ['bad-normalize.json', JSON.stringify({ models: [{ path: join(example, 'seed1.safetensors') }, { path: join(example, 'seed2.safetensors') }], architecture: { template: 'mlp', input: [1, 28, 28], widths: [128, 128, 128, 128, 128, 128] }, data: { evaluation: { builtin: 'fashion-mnist', limit: 10, normalize: { mean: [0.1, 0.2], std: [1, 1] } } } }), /bad_dataset: .*normalize has 2 values per statistic; samples of shape \[1, 28, 28\] have 1 channels/],
       ['misplaced-option.json', JSON.stringify({ models: [{ path: 'a' }, { path: 'b' }], architecture: { template: 'mlp', input: [784], widths: [8] }, data: { evaluation: { builtin: 'mnist' } }, alignment: { method: 'weight', maxSteps: 3 } }), /validation_failed: alignment: alignment.maxSteps does not apply to alignment.method "weight"/],
       ['wrong-arch.json', JSON.stringify({ models: [{ path: join(example, 'seed1.safetensors') }, { path: join(example, 'seed2.safetensors') }], architecture: { template: 'mlp', input: [1, 28, 28], widths: [64] }, data: { evaluation: { builtin: 'fashion-mnist' } } }), /shape_mismatch: models\.0: layer "layers\.1" \(linear\): tensor "layers\.1\.weight" has 128 outputs, the architecture says 64/],
+      // every issue, each union resolved to the branch meant
+      ['typo.yaml', `models: [{path: a.safetensors}, {path: b.safetensors}]\narchitecture:\n  input: [784]\n  layers: [{type: Linear, name: "0"}, {type: relu}]\ndata: {evaluation: {builtin: mnist, split: tst}}\n`,
+        /^basin: validation_failed: architecture\.layers\.0\.type: unknown layer type "Linear"; expected one of linear, conv2d, .* \(did you mean "linear"\?\); data\.evaluation\.split: .*"train"\|"test"\n$/],
+      // a Hugging Face folder (3-channel ResNet) with MNIST (1 channel) and no architecture: read, detected, refused clearly
+      ['hf-dir.json', JSON.stringify({ models: [{ path: join(fixtures, 'hf_resnet_sharded') }, { path: join(fixtures, 'hf_resnet.zip') }], data: { evaluation: { builtin: 'mnist', limit: 10 } } }), /^basin: dataset_shape_mismatch: data\.evaluation: samples have shape \[1, 28, 28\] \(784 values\); the architecture's input \[3, 224, 224\]/],
+      ['legacy.json', JSON.stringify({ models: [{ path: join(fixtures, 'mlp_legacy.pt') }, { path: join(fixtures, 'mlp.pt') }], data: { evaluation: { builtin: 'mnist' } } }), /^basin: legacy_torch_format: models\.0: .*_use_new_zipfile_serialization=True/],
+      ['short-graph.json', JSON.stringify({ models: [{ path: join(example, 'seed1.safetensors') }, { path: join(example, 'seed2.safetensors') }], architecture: { template: 'mlp', input: [1, 28, 28], widths: [128, 128, 128, 128, 128], classes: 128 }, data: { evaluation: { builtin: 'fashion-mnist', limit: 10 } } }), /^basin: class_count_mismatch: data\.evaluation: the net has 128 outputs/],
     ];
     for (const [name, body, want] of cases) {
       writeFileSync(join(dir, name), body);

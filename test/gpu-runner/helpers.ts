@@ -158,5 +158,5 @@ export async function startProcessStack(tenant: string, apiKey: string, extra: {
     throw err;
   }
   const [edge, runner] = started;
-  return { base: `http://127.0.0.1:${edgePort}`, db, edge, runner, stop };
+  return { base: `http://127.0.0.1:${edgePort}`, storage, db, edge, runner, stop };
 }

@@ -2,14 +2,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import createClient from 'openapi-fetch';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { paths } from '../../src/contracts/openapi.gen.ts';
 import { Report } from '../../src/contracts/report.ts';
 import { bufferSource, readHeader } from '../../src/pipeline/io/safetensors.ts';
 import { freshTenant } from '../storage/helpers.ts';
-import { EXAMPLE, exampleRequest, startProcessStack, waitFor, webhookReceiver, WEBHOOK_SECRET } from './helpers.ts';
+import { EXAMPLE, exampleRequest, waitFor, webhookReceiver, WEBHOOK_SECRET } from './helpers.ts';
+import { startStack } from './localStack.ts';
 
 type Body = paths['/v1/merges']['post']['requestBody']['content']['application/json'];
 const HOOK_SECRET = `whsec_${Buffer.from('training pipeline to basin').toString('base64')}`;
@@ -20,35 +20,24 @@ const HOOK_SECRET = `whsec_${Buffer.from('training pipeline to basin').toString(
  */
 describe('end to end: client -> edge -> runner -> S3 -> webhook', () => {
   const tenant = freshTenant();
-  const apiKey = `stack-key-${tenant}`;
-  let stack: Awaited<ReturnType<typeof startProcessStack>>;
+  let stack: Awaited<ReturnType<typeof startStack>>;
   let receiver: Awaited<ReturnType<typeof webhookReceiver>>;
-  let client: ReturnType<typeof createClient<paths>>;
+  let client: typeof stack.client;
   let base: string;
+  let apiKey: string;
 
   beforeAll(async () => {
     receiver = await webhookReceiver();
-    stack = await startProcessStack(tenant, apiKey, { edge: { BASIN_HOOK_SECRET: HOOK_SECRET } });
-    base = stack.base;
-    client = createClient<paths>({ baseUrl: base, headers: { authorization: `Bearer ${apiKey}` } });
+    stack = await startStack(tenant, { edge: { BASIN_HOOK_SECRET: HOOK_SECRET } });
+    ({ client, base, apiKey } = stack);
   }, 120_000);
   afterAll(async () => {
     await stack?.stop();
     await receiver?.close();
   });
 
-  /** Uploads a file through a presigned PUT, as a client does. */
-  const upload = async (path: string) => {
-    const bytes = await readFile(path);
-    const { data, response } = await client.POST('/v1/uploads', { body: { size: bytes.length, kind: 'checkpoint' } });
-    expect(response.status).toBe(201);
-    expect((await fetch(data!.url, { method: 'PUT', body: bytes, headers: data!.headers })).status).toBe(200);
-    return data!.id;
-  };
-  const untilDone = (id: string) => waitFor(`merge ${id}`, async () => {
-    const { data } = await client.GET('/v1/merges/{id}', { params: { path: { id } } });
-    return data && ['succeeded', 'failed', 'canceled'].includes(data.status) && data;
-  }, 180_000, 250);
+  const upload = (path: string) => stack.upload(path);
+  const untilDone = (id: string) => stack.untilDone(id);
 
   it('uploads two checkpoints, merges through POST /merge, gets a verified webhook, downloads weights and report', async () => {
     const models = [{ upload: await upload(`${EXAMPLE}/seed1.safetensors`) }, { upload: await upload(`${EXAMPLE}/seed2.safetensors`) }];

@@ -91,6 +91,18 @@ describe('POST /v1/merges: errors', () => {
     expect(p.errors!.some((e) => e.path === '' && /surprise/.test(e.message))).toBe(true);
   });
 
+  it('422 flattens union errors to the branch meant: a mistyped layer type, a misspelled reference', async () => {
+    const body = mergeBody() as any;
+    body.architecture.layers[0].type = 'Linear';
+    body.models[1] = { uplod: 'upl_modelbbb2' };
+    const res = await t.asA('/v1/merges', { method: 'POST', json: body });
+    const p = await problemOf(res);
+    expect(p.errors).toEqual([
+      { path: 'models.1', message: 'expected one of {upload}, {uri}, {url} (got "uplod")' },
+      { path: 'architecture.layers.0.type', message: expect.stringMatching(/^unknown layer type "Linear"; expected one of linear, conv2d, .* \(did you mean "linear"\?\)$/) },
+    ]);
+  });
+
   it('422 input_not_found naming each missing upload', async () => {
     await t.seedUpload(t.tenantA, 'upl_modelaaa1');
     const res = await t.asA('/v1/merges', { method: 'POST', json: mergeBody(['upl_modelaaa1', 'upl_missing99']) });

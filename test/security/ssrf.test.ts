@@ -196,7 +196,7 @@ describe('server-side request forgery against the local stack', () => {
     const odd = await post(exampleRequest([mine, at('/odd-model')], { webhook: { url: viaRedirect } }));
     const a = await untilEnded(((await notSafetensors.json()) as Job).id);
     const b = await untilEnded(((await odd.json()) as Job).id);
-    expect(a.error).toEqual({ code: 'input_not_safetensors', message: 'models.1: the file at this URL is not a valid safetensors file' });
+    expect(a.error).toEqual({ code: 'input_unsupported_format', message: 'models.1: the file at this URL is not in a format basin reads (safetensors, a torch.save file, or a .zip / .tar / .tar.gz of a model folder)' });
     expect(b.status).toBe('failed');
     expect(b.error!.message).toMatch(/details are withheld because this merge reads an input from a URL/);
     expect(b.error!.message).not.toContain('SECRET_TENSOR_NAME');

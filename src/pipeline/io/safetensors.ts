@@ -401,7 +401,8 @@ export async function readHeader(src: ByteSource): Promise<SafetensorsHeader> {
 // ---------------------------------------------------------------------------------------------------
 // Decoding
 
-function decodeTensor(entry: TensorEntry, bytes: Uint8Array): HostTensor {
+/** The tensor `entry` describes, from its little-endian bytes. */
+export function decodeTensor(entry: Pick<TensorEntry, 'dtype' | 'shape'>, bytes: Uint8Array): HostTensor {
   const { dtype } = entry;
   const shape = entry.shape.slice();
   const n = numel(shape);

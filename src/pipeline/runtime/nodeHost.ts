@@ -4,12 +4,14 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { MAX_IO_CHUNK, positionalSource, safetensorsChunks, type ByteSource, type TensorInput } from '../io/safetensors.ts';
 import type { EngineHost } from './host.ts';
+import { nodeArchives } from './nodeArchives.ts';
 
 /**
  * The engine's Node adapter: every file-system and device access the engine's callers need (the
- * CLI, the runner, benches, examples, tests) and the only module under src/pipeline that imports
- * Node's modules. No engine module imports it: callers pass `nodeHost` in, or use its file helpers
- * next to the engine's pure codecs (a test holds both rules).
+ * CLI, the runner, benches, examples, tests) and, with the archive readers it carries
+ * (nodeArchives.ts), the only module under src/pipeline that imports Node's modules. No engine
+ * module imports it: callers pass `nodeHost` in, or use its file helpers next to the engine's pure
+ * codecs (a test holds both rules).
  */
 
 const require = createRequire(import.meta.url);
@@ -19,6 +21,7 @@ export const nodeHost: EngineHost = {
     const bytes = await readFile(join(dirname(require.resolve(`${pkg}/package.json`)), path));
     return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   },
+  archives: nodeArchives,
   hasGpuDevice: () => {
     // only Linux names its devices where this can look; elsewhere let the backend try
     if (process.platform !== 'linux') return true;
