@@ -4,12 +4,12 @@ import { isReadableFormat } from '../pipeline/io/checkpoint.ts';
 import type { FileTree, Input } from '../pipeline/io/fileTree.ts';
 import { keys, parseS3Uri } from '../storage/keys.ts';
 import type { Outbound } from '../storage/outbound/client.ts';
-import { downloadInput, InputFailure, type InputLimits } from '../storage/outbound/inputs.ts';
+import { downloadInput, InputFailure, MAX_URL_INPUT_BYTES, type InputLimits } from '../storage/outbound/inputs.ts';
 import type { BlobStore } from '../storage/store.ts';
 import { JobFailure } from './failure.ts';
 
 /** A `url` download's limits: one bounded file, streamed; a slow server cannot hold a job forever. */
-const URL_LIMITS: InputLimits = { maxBytes: 2 * 1024 ** 3, timeoutMs: 10 * 60_000, connectTimeoutMs: 10_000 };
+const URL_LIMITS: InputLimits = { maxBytes: MAX_URL_INPUT_BYTES, timeoutMs: 10 * 60_000, connectTimeoutMs: 10_000 };
 
 /** Most objects a model folder (an `s3://bucket/prefix/` reference) may hold. */
 const MAX_PREFIX_OBJECTS = 20_000;

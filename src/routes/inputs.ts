@@ -2,7 +2,7 @@ import type { MergeRequest } from '../contracts/mergeRequest.ts';
 import type { FieldError, ProblemCode } from '../contracts/problem.ts';
 import { keys, parseS3Uri } from '../storage/keys.ts';
 import type { Outbound } from '../storage/outbound/client.ts';
-import { InputFailure, probeInput } from '../storage/outbound/inputs.ts';
+import { InputFailure, MAX_URL_INPUT_BYTES, probeInput } from '../storage/outbound/inputs.ts';
 import type { BlobStore } from '../storage/store.ts';
 import { ProblemError } from './problem.ts';
 
@@ -86,7 +86,7 @@ export async function checkInputs(
         else checkSize(`${path}.uri`, info.size);
       } else if ('url' in ref) {
         try {
-          await probeInput(outbound, ref.url, { maxBytes, timeoutMs: URL_CHECK_TIMEOUT_MS });
+          await probeInput(outbound, ref.url, { maxBytes: Math.min(maxBytes, MAX_URL_INPUT_BYTES), timeoutMs: URL_CHECK_TIMEOUT_MS });
         } catch (err) {
           if (!(err instanceof InputFailure)) throw err;
           fail(err.code, `${path}.url`, err.message);

@@ -133,20 +133,29 @@ describe('POST /v1/merges: errors', () => {
     expect(refused.errors!.map((e) => e.path)).toEqual(['models.0.uri', 'models.1.uri']);
   });
 
-  it('URL references are checked with HEAD through the outbound guard', async () => {
-    // a file server on 127.0.0.2, allow-listed: it has /a.safetensors and nothing else
-    const files = await attackerHost((req, res) => res.writeHead(req.url === '/a.safetensors' ? 200 : 404, { 'content-length': '1000' }).end(), false);
+  it('URL references are checked with a one-byte GET through the outbound guard (presigned GET URLs refuse HEAD)', async () => {
+    // a file server on 127.0.0.2, allow-listed, that behaves as a presigned S3 GET URL: GET only, ranges honoured
+    const sizes: Record<string, number> = { '/a.safetensors': 1000, '/empty': 0, '/huge': 10 ** 12 };
+    const files = await attackerHost((req, res) => {
+      const size = sizes[req.url!];
+      if (req.method !== 'GET') res.writeHead(403).end();
+      else if (size === undefined) res.writeHead(404).end();
+      else if (size === 0) res.writeHead(416, { 'content-range': 'bytes */0' }).end();
+      else res.writeHead(206, { 'content-range': `bytes 0-0/${size}`, 'content-length': '1' }).end('x');
+    }, false);
     try {
       const t2 = testApp({ outbound: nodeOutbound({ allow: AllowList.parse('127.0.0.2'), dnsServers: [] }) });
       await t2.seedUpload(t2.tenantA, 'upl_modelaaa1');
       const at = (path: string) => ({ url: `${files.url}${path}` });
-      const missing = await problemOf(await t2.asA('/v1/merges', { method: 'POST', json: { ...mergeBody(), models: [{ upload: 'upl_modelaaa1' }, at('/b.safetensors')] } }));
+      const create = async (second: object) => t2.asA('/v1/merges', { method: 'POST', json: { ...mergeBody(), models: [at('/a.safetensors'), second] } });
+      const missing = await problemOf(await create(at('/b.safetensors')));
       expect(missing).toMatchObject({ code: 'input_not_found', errors: [{ path: 'models.1.url' }] });
-      expect(files.requests).toEqual(['HEAD /b.safetensors']);
-      const internal = await problemOf(await t2.asA('/v1/merges', { method: 'POST', json: { ...mergeBody(), models: [at('/a.safetensors'), { url: 'https://127.0.0.1:9/x' }] } }));
+      expect(files.requests).toEqual(['GET /a.safetensors', 'GET /b.safetensors']);
+      expect(await problemOf(await create(at('/empty')))).toMatchObject({ code: 'input_not_found', errors: [{ path: 'models.1.url' }] });
+      expect(await problemOf(await create(at('/huge')))).toMatchObject({ code: 'input_too_large', errors: [{ path: 'models.1.url' }] });
+      const internal = await problemOf(await create({ url: 'https://127.0.0.1:9/x' }));
       expect(internal).toMatchObject({ code: 'input_refused', errors: [{ path: 'models.1.url' }] });
-      const ok = await t2.asA('/v1/merges', { method: 'POST', json: { ...mergeBody(), models: [at('/a.safetensors'), { upload: 'upl_modelaaa1' }] } });
-      expect(ok.status).toBe(202);
+      expect((await create({ upload: 'upl_modelaaa1' })).status).toBe(202);
     } finally {
       await files.close();
     }

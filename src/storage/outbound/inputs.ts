@@ -22,17 +22,35 @@ export class InputFailure extends Error {
 /** Redirects followed, each re-checked: file hosts commonly answer with one to their CDN. */
 const MAX_REDIRECTS = 3;
 
+/**
+ * The largest file the runner downloads from a URL (it holds the download in memory). The edge's
+ * check uses the same bound, so a URL it accepts is one the runner will take.
+ */
+export const MAX_URL_INPUT_BYTES = 2 * 1024 ** 3;
+
 export interface InputLimits {
   maxBytes: number;
   timeoutMs: number;
   connectTimeoutMs?: number;
 }
 
-/** The edge's existence check: a HEAD, answered 2xx with a size that is neither 0 nor over the limit. */
+/**
+ * The edge's existence check: a GET of the first byte (`Range: bytes=0-0`), answered 2xx with a size
+ * that is neither 0 nor over the limit. Not a HEAD: a presigned S3 GET URL (the usual way to hand a
+ * pipeline's file to a service) is signed for GET and refuses any other method.
+ */
 export async function probeInput(outbound: Outbound, url: string, limits: InputLimits): Promise<void> {
-  const res = await guarded(limits.maxBytes, () => outbound(url, { method: 'HEAD', maxRedirects: MAX_REDIRECTS, ...limits }));
+  const res = await guarded(limits.maxBytes, () => outbound(url, { method: 'GET', headers: { range: 'bytes=0-0' }, maxRedirects: MAX_REDIRECTS, ...limits }));
   res.discard();
-  expectFile(res, limits.maxBytes);
+  // a range past the end of an empty file is "not satisfiable"
+  if (res.status === 416) throw new InputFailure('input_not_found', 'the file at this URL is empty');
+  expectFile(res, limits.maxBytes, res.status === 206 ? totalOfRange(res.header('content-range')) : res.header('content-length'));
+}
+
+/** The whole file's size from `Content-Range: bytes 0-0/SIZE` (`*` when the server does not say). */
+function totalOfRange(contentRange: string | undefined): string | undefined {
+  const total = /\/(\d+)\s*$/.exec(contentRange ?? '')?.[1];
+  return total;
 }
 
 /** The runner's download: the whole file, streamed and cut off past the limit. */
@@ -49,10 +67,9 @@ export async function downloadInput(outbound: Outbound, url: string, limits: Inp
   });
 }
 
-function expectFile(res: OutboundResponse, maxBytes: number): void {
+function expectFile(res: OutboundResponse, maxBytes: number, length = res.header('content-length')): void {
   if (res.status >= 500) throw new InputFailure('input_unreachable', 'the server failed to answer');
   if (res.status < 200 || res.status > 299) throw new InputFailure('input_not_found', 'the server has no file at this URL, or does not serve it to this service');
-  const length = res.header('content-length');
   if (length === '0') throw new InputFailure('input_not_found', 'the file at this URL is empty');
   if (length !== undefined && Number(length) > maxBytes) throw tooLarge(maxBytes);
 }
