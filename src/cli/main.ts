@@ -3,6 +3,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LocalMergeRequest } from '../contracts/index.ts';
 import { initBackend } from '../pipeline/runtime/backend.ts';
+import { createEngine, type EngineName } from '../pipeline/runtime/engines.ts';
 import { EngineError } from '../pipeline/errors.ts';
 import { runMerge } from '../pipeline/merge.ts';
 import { prepareMerge, type OpenSource } from '../pipeline/prepare.ts';
@@ -11,11 +12,12 @@ import { fileSource, nodeHost, writeSafetensorsFile } from '../pipeline/runtime/
 import { renderReportSvg } from '../pipeline/report/svg.ts';
 import { progressReporter } from './progress.ts';
 
-const USAGE = `usage: basin merge REQUEST.json [--out DIR] [--backend NAME[,NAME...]]
+const USAGE = `usage: basin merge REQUEST.json [--out DIR] [--engine onnxruntime|tfjs] [--backend NAME[,NAME...]]
 
 Runs a merge locally (no server): reads the request (DESIGN 3 schema; models and datasets may be
 {"path": ...} relative to the request file), writes merged.safetensors, report.json and report.svg
-to --out (default ./out).`;
+to --out (default ./out). --engine: the forward passes' engine (default onnxruntime, falling back
+to tfjs); --backend: the TensorFlow.js backend order.`;
 
 /** A bad input: printed as one line, exit code 2. */
 class UsageError extends Error {}
@@ -30,7 +32,7 @@ function userFacing(e: unknown): string | undefined {
 export async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, options: { out: { type: 'string', default: 'out' }, backend: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { out: { type: 'string', default: 'out' }, backend: { type: 'string' }, engine: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
   } catch (e) {
     console.error(`basin: ${(e as Error).message}\n${USAGE}`);
     return 2;
@@ -65,11 +67,15 @@ export async function main(argv: string[]): Promise<number> {
     const progress = progressReporter();
     const t0 = performance.now();
     const backend = await initBackend({ prefer: parsed.values.backend?.split(','), hasGpuDevice: nodeHost.hasGpuDevice });
+    const engines = parsed.values.engine?.split(',').map((s) => s.trim()) as EngineName[] | undefined;
+    if (engines?.some((e) => e !== 'onnxruntime' && e !== 'tfjs')) throw new UsageError(`bad_request: --engine takes onnxruntime or tfjs, got "${parsed.values.engine}"`);
+    const { engine } = await createEngine({ prefer: engines, threads: nodeHost.threads(), batchSize: request.compute.batchSize });
     const prepared = await prepareMerge(request, open, nodeHost.packageFiles);
-    const { merged, report } = runMerge({
+    const { merged, report } = await runMerge({
       ...prepared,
       options: request,
       backend: backend.name,
+      engine,
       loadSeconds: (performance.now() - t0) / 1000,
       onProgress: (stage, f) => progress.update(stage, f),
     });
@@ -86,7 +92,7 @@ export async function main(argv: string[]): Promise<number> {
     line('naive', v.naive); line('aligned', v.aligned); line('repaired', v.repaired);
     for (const w of report.warnings) console.error(`warning: ${w}`);
     for (const s of report.siteIssues) console.error(`warning: ${s.code} at alpha ${s.alpha}: ${s.message}`);
-    console.log(`wrote ${join(out, 'merged.safetensors')}, report.json, report.svg (${report.merged.variant} at alpha ${report.merged.alpha}; backend ${report.backend}; ${report.timings.total.toFixed(1)}s)`);
+    console.log(`wrote ${join(out, 'merged.safetensors')}, report.json, report.svg (${report.merged.variant} at alpha ${report.merged.alpha}; engine ${report.engine?.name ?? report.backend}; ${report.timings.total.toFixed(1)}s)`);
     return 0;
   } catch (e) {
     const msg = userFacing(e);

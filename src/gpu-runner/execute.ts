@@ -1,5 +1,6 @@
 import { MergeRequest, type Report } from '../contracts/index.ts';
 import { initBackend } from '../pipeline/runtime/backend.ts';
+import { createEngine } from '../pipeline/runtime/engines.ts';
 import { runMerge } from '../pipeline/merge.ts';
 import { prepareMerge, type OpenSource } from '../pipeline/prepare.ts';
 import { encodeSafetensors } from '../pipeline/io/safetensors.ts';
@@ -49,13 +50,15 @@ export async function executeJob(opts: ExecuteOptions): Promise<Report> {
   if (!parsed.success) throw new JobFailure('bad_request', `stored request does not validate: ${parsed.error.issues[0]?.message}`);
   const request = parsed.data;
   const backend = await initBackend({ hasGpuDevice: nodeHost.hasGpuDevice });
+  const { engine } = await createEngine({ threads: nodeHost.threads(), batchSize: request.compute.batchSize });
   const prepared = await prepareMerge(request, opts.open ?? remoteSources(store, tenant, opts.allowedBuckets), nodeHost.packageFiles);
   opts.signal?.throwIfAborted();
   progress('load', 1);
-  const { merged, report } = runMerge({
+  const { merged, report } = await runMerge({
     ...prepared,
     options: request,
     backend: backend.name,
+    engine,
     loadSeconds: (performance.now() - t0) / 1000,
     onProgress: progress,
     signal: opts.signal,

@@ -16,4 +16,6 @@ export type GpuProbe = () => boolean;
 export interface EngineHost {
   packageFiles: PackageFiles;
   hasGpuDevice: GpuProbe;
+  /** threads the forward engine may use: BASIN_THREADS, else the machine's available parallelism */
+  threads: () => number;
 }
