@@ -29,6 +29,8 @@ export const REPAIR_EPS = 1e-5;
 
 export interface ForwardEngine {
   readonly info: EngineInfo;
+  /** the net's outputs (logits) for every sample, row-major [n, classes] */
+  logits(graph: ModelGraph, state: StateDict, data: Dataset, signal?: AbortSignal): Promise<Float32Array>;
   /** mean cross-entropy and accuracy on a labelled dataset */
   evaluate(graph: ModelGraph, state: StateDict, data: Dataset, signal?: AbortSignal): Promise<Evaluation>;
   /** exact per-channel moments over the dataset of each listed node's output (a parent's REPAIR statistics) */

@@ -104,6 +104,15 @@ export async function ortEngine(options: OrtEngineOptions): Promise<ForwardEngin
   return {
     info: { name: 'onnxruntime', device: 'cpu', threads: options.threads },
 
+    async logits(graph, state, data, signal) {
+      const s = await session(graph, 'logits', () => compile(graph, () => undefined));
+      const classes = featuresOf(graph.byId.get(graph.output)!.shape);
+      const out = new Float32Array(data.n * classes);
+      let at = 0;
+      await stream(s, graph, data, batchFor(graph, data, 'stream'), feedsFor(s, { '': state }), (o) => { out.set(o.logits, at); at += o.logits.length; }, signal);
+      return out;
+    },
+
     async evaluate(graph, state, data, signal) {
       const s = await session(graph, 'logits', () => compile(graph, () => undefined));
       const classes = featuresOf(graph.byId.get(graph.output)!.shape);

@@ -22,6 +22,17 @@ export function tfjsEngine(batchSize: number): ForwardEngine {
   const record = (acc: Map<string, ChannelMoments>) => (node: GraphNode, s: ChannelStats) => acc.get(node.id)!.addBatch(s.mean.dataSync(), s.variance.dataSync(), s.count);
   return {
     info: { name: 'tfjs', device: currentBackend() },
+    async logits(graph, state, data, signal) {
+      const parts: Float32Array[] = [];
+      withModel(graph, state, (model) => forEachBatch(graph, data, batchSize, (x) => {
+        const y = forward(model, x);
+        parts.push(y.dataSync() as Float32Array);
+        y.dispose();
+      }, signal));
+      const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+      parts.reduce((at, p) => { out.set(p, at); return at + p.length; }, 0);
+      return out;
+    },
     evaluate: async (graph, state, data, signal) => evaluate(graph, state, data, batchSize, signal),
     async moments(graph, state, nodes, data, signal) {
       const acc = momentsOf(graph, nodes);
