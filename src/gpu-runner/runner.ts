@@ -7,8 +7,17 @@ import { scanOpenJobs } from './recovery.ts';
 import { verifyDispatch } from './verify.ts';
 import { WebhookSender, type WebhookSenderOptions } from './webhooks.ts';
 import type { ChildMessage } from './child.ts';
+import type { EngineInfo } from '../pipeline/runtime/engine.ts';
 
-export interface BackendStatus { name: string | null; tried: { name: string; ok: boolean; reason?: string }[]; error?: string }
+export interface BackendStatus {
+  /** the tfjs backend */
+  name: string | null;
+  tried: { name: string; ok: boolean; reason?: string }[];
+  /** the forward engine (ONNX Runtime, or tfjs as the fallback) */
+  engine?: EngineInfo;
+  engineTried?: { name: string; ok: boolean; reason?: string }[];
+  error?: string;
+}
 
 /**
  * The runner: a signed dispatch endpoint and a periodic S3 scan feed one bounded queue; each job
@@ -33,7 +42,7 @@ export function createRunner(config: RunnerConfig, options: { webhooks?: Webhook
     new Promise<void>((done) => {
       const child = forkChild(['probe'], config.storage);
       child.on('message', (m: ChildMessage) => {
-        if (m.type === 'backend') Object.assign(backend, { name: m.name, tried: m.tried });
+        if (m.type === 'backend') Object.assign(backend, { name: m.name, tried: m.tried, engine: m.engine, engineTried: m.engineTried });
       });
       child.once('exit', (code) => {
         if (!backend.name) backend.error = `backend probe exited with code ${code}`;

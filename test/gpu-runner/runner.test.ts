@@ -161,12 +161,12 @@ describe('runner: job lifecycle', () => {
     expect(await store.head(keys.openJob(job.id))).toBeUndefined();
   });
 
-  it('reports its backend on /healthz', async () => {
+  it('reports its backend and forward engine on /healthz', async () => {
     await runner.start();
     const health = await waitFor('backend probe', async () => {
       const h = (await (await runner.app.request('/healthz')).json()) as { backend: { name: string | null } };
       return h.backend.name && h;
     }, 60_000);
-    expect(health).toMatchObject({ status: 'ok', backend: { name: 'wasm' }, concurrency: 1 });
+    expect(health).toMatchObject({ status: 'ok', backend: { name: 'wasm', engine: { name: 'onnxruntime', device: 'cpu' } }, concurrency: 1 });
   });
 });
