@@ -22,7 +22,8 @@ export async function createEngine(options: { prefer?: EngineName[]; threads: nu
   for (const name of order) {
     try {
       if (name === 'onnxruntime') {
-        const engine = await ortEngine({ threads: options.threads, memoryMB });
+        const providers = process.env.BASIN_ORT_PROVIDERS?.split(',').map((s) => s.trim()).filter(Boolean);
+        const engine = await ortEngine({ threads: options.threads, memoryMB, providers });
         tried.push({ name, ok: true });
         return { engine, tried };
       }

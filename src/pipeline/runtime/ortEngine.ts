@@ -22,6 +22,8 @@ export interface OrtEngineOptions {
   threads: number;
   /** activations budget per pass, in MiB */
   memoryMB: number;
+  /** execution providers, best first (default ['cpu']; the runner image adds 'cuda': see the Dockerfile) */
+  providers?: string[];
 }
 
 /** Activations per batch of a streaming pass (see batchFor). */
@@ -35,7 +37,9 @@ type Feeds = Record<string, Ort.Tensor>;
 export async function ortEngine(options: OrtEngineOptions): Promise<ForwardEngine> {
   const mod = (await import('onnxruntime-node')) as OrtModule & { default?: OrtModule };
   const ort = mod.default ?? mod;
+  const providers = options.providers?.length ? options.providers : ['cpu'];
   const sessionOptions: Ort.InferenceSession.SessionOptions = {
+    executionProviders: providers,
     intraOpNumThreads: options.threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
@@ -102,7 +106,7 @@ export async function ortEngine(options: OrtEngineOptions): Promise<ForwardEngin
   const nodeShape = (graph: ModelGraph) => (id: string) => graph.byId.get(id)!.shape;
 
   return {
-    info: { name: 'onnxruntime', device: 'cpu', threads: options.threads },
+    info: { name: 'onnxruntime', device: providers.join(','), threads: options.threads },
 
     async logits(graph, state, data, signal) {
       const s = await session(graph, 'logits', () => compile(graph, () => undefined));
