@@ -14,7 +14,6 @@ JOB.json: {"layers": [...basin's expanded layer list...], "input": [C, H, W], "m
 """
 import json
 import resource
-import struct
 import sys
 import time
 
@@ -24,20 +23,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
+from reference_common import load, mulberry32, random_permutation
+
 
 def load_safetensors(path):
-    with open(path, 'rb') as f:
-        n = struct.unpack('<Q', f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, e in header.items():
-        if name == '__metadata__':
-            continue
-        assert e['dtype'] == 'F32', f'{name}: only F32 here'
-        b, end = e['data_offsets']
-        out[name] = torch.from_numpy(np.frombuffer(data[b:end], dtype='<f4').reshape(e['shape']).copy())
-    return out
+    return {k: torch.from_numpy(v.astype(np.float32)) for k, v in load(path).items()}
 
 
 class Net(nn.Module):
@@ -77,28 +67,6 @@ class Net(nn.Module):
 
 def weight_layers(layers):
     return [l['name'] for l in layers if l['type'] in ('linear', 'conv2d')]
-
-
-def mulberry32(seed):
-    a = seed & 0xFFFFFFFF
-
-    def rand():
-        nonlocal a
-        a = (a + 0x6D2B79F5) & 0xFFFFFFFF
-        t = a
-        t = ((t ^ (t >> 15)) * (t | 1)) & 0xFFFFFFFF
-        t ^= (t + (((t ^ (t >> 7)) * (t | 61)) & 0xFFFFFFFF)) & 0xFFFFFFFF
-        return ((t ^ (t >> 14)) & 0xFFFFFFFF) / 4294967296
-
-    return rand
-
-
-def random_permutation(n, rand):
-    p = list(range(n))
-    for i in range(n - 1, 0, -1):
-        j = int(rand() * (i + 1))
-        p[i], p[j] = p[j], p[i]
-    return p
 
 
 def in_blocks(w, channels):
