@@ -36,12 +36,13 @@ if ls .gl/*.deb >/dev/null 2>&1; then for f in .gl/*.deb; do dpkg -x "$f" /; don
 [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] && export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 ldconfig -p | grep -q libvulkan || say "no libvulkan on this machine (carry .gl): WebGPU will be skipped"
 
-work=/tmp/basin-device && rm -rf $work && mkdir -p $work && tar -C $work -xJf .device/modules.tar.xz && cp .device/merge.mjs $work/
+work=/tmp/basin-device && rm -rf $work && mkdir -p $work/data && tar -C $work -xJf .device/modules.tar.xz && cp .device/merge.mjs $work/
+for f in .device/data/*.xz; do xz -dc "$f" > "$work/data/$(basename "$f" .xz)"; done
 if [ $dry = 1 ]; then say "dry run: pack unpacked into $work; no merge run"; exit 0; fi
 
 pairs=fashion-vgg
 for d in examples/*vit*/; do [ -f "$d/seed1.safetensors" ] && pairs="$pairs,$(basename "$d")"; done
 say "merging $pairs (weight matching + REPAIR/RESET + 11-point sweep, 10,000 test images, 5,000 calibration)"
-BASIN_THREADS=${BASIN_THREADS:-$(nproc)} "$node" $work/merge.mjs --data .device/data --examples examples --pairs "$pairs" \
+BASIN_THREADS=${BASIN_THREADS:-$(nproc)} "$node" $work/merge.mjs --data $work/data --examples examples --pairs "$pairs" \
   --candidates "${BASIN_DEVICE_CANDIDATES:-tfjs:webgpu,onnxruntime:cpu}" | tee /tmp/basin-device/results.jsonl
 [ -n "${OUT:-}" ] && cp /tmp/basin-device/results.jsonl "$OUT/" || true

@@ -23,11 +23,13 @@ mkdir -p $s/webgpu/dist $s/@tensorflow/tfjs-backend-webgpu/dist $s/onnxruntime-n
 cp node_modules/webgpu/package.json node_modules/webgpu/*.js $s/webgpu/ && cp -r node_modules/webgpu/dist/linux-x64 $s/webgpu/dist/
 cp node_modules/@tensorflow/tfjs-backend-webgpu/package.json $s/@tensorflow/tfjs-backend-webgpu/ && cp node_modules/@tensorflow/tfjs-backend-webgpu/dist/tf-backend-webgpu.node.js $s/@tensorflow/tfjs-backend-webgpu/dist/
 # its peer tfjs-core must be the bundle's: it resolves @tensorflow/tfjs-core at run time, so carry that package too
-cp -r node_modules/@tensorflow/tfjs-core $s/@tensorflow/ && rm -rf $s/@tensorflow/tfjs-core/dist/*.map $s/@tensorflow/tfjs-core/dist/tf-core.{es2017,fesm,min}* 2>/dev/null || true
+# (its Node entry and what that requires; both copies share tfjs's global engine and kernel registry)
+mkdir -p $s/@tensorflow/tfjs-core/dist && cp node_modules/@tensorflow/tfjs-core/package.json $s/@tensorflow/tfjs-core/ \
+  && cp node_modules/@tensorflow/tfjs-core/dist/tf-core.node.js $s/@tensorflow/tfjs-core/dist/ && cp -r node_modules/seedrandom $s/
 cp -r node_modules/onnxruntime-common $s/
 cp node_modules/onnxruntime-node/package.json $s/onnxruntime-node/ && cp -r node_modules/onnxruntime-node/dist $s/onnxruntime-node/ && cp -r node_modules/onnxruntime-node/bin/napi-v6/linux/x64 $s/onnxruntime-node/bin/napi-v6/linux/
 tar -C .device/stage -cJf .device/modules.tar.xz node_modules && rm -rf .device/stage
-node --import tsx bench/device-data.ts .device/data
+node --import tsx bench/device-data.ts .device/data && xz -T0 -6 .device/data/*.safetensors
 du -sh .device/* | sed 's/^/device-pack: /'
 total=$(du -sb .device | cut -f1)
 echo "device-pack: .device holds $((total / 1048576)) MiB (a device call carries at most 64 MiB with the rest of the tree)"
