@@ -13,10 +13,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 dry=0; [ "${1:-}" = --dry-run ] && dry=1
 say() { echo "device-check: $*"; }
-[ -f .device/merge.mjs ] && [ -f .device/node.xz ] && [ -f .device/modules.tar.xz ] || { say "no pack in .device/: run bash bench/device-pack.sh first"; exit 2; }
+packed() { [ -f .device/merge.mjs ] && [ -f .device/node.xz ] && [ -f .device/modules.tar.xz ] && ls .device/data/*.xz >/dev/null 2>&1; }
 
 node=$(command -v node || true)
-if [ -z "$node" ] || ! "$node" -e 'process.exit(+process.versions.node.split(".")[0] < 20)' 2>/dev/null; then
+if ! packed; then
+  [ -n "$node" ] || { say "no pack in .device/ and no node: run bash bench/device-pack.sh first"; exit 2; }
+elif [ -z "$node" ] || ! "$node" -e 'process.exit(+process.versions.node.split(".")[0] < 20)' 2>/dev/null; then
   mkdir -p /tmp/basin-node && xz -dc .device/node.xz > /tmp/basin-node/node && chmod +x /tmp/basin-node/node && node=/tmp/basin-node/node
 fi
 say "node $("$node" --version) at $node; $(nproc) CPU cores"
@@ -27,9 +29,11 @@ elif ls /dev/nvidia[0-9]* >/dev/null 2>&1; then gpu="an NVIDIA device node ($(ls
 elif [ -d /dev/dri ]; then gpu="a DRM device (/dev/dri)"; fi
 if [ -z "$gpu" ]; then
   say "no GPU on this machine (no nvidia-smi device, /dev/nvidia*, or /dev/dri): nothing to time here"
+  packed && say "the pack in .device/ is ready to carry" || say "no pack in .device/ yet: run bash bench/device-pack.sh before a device call"
   exit 0
 fi
 say "GPU: $gpu"
+packed || { say "no pack in .device/: run bash bench/device-pack.sh here first, and carry .device"; exit 2; }
 
 # Vulkan loaders (README: downloaded here into .gl/, carried), and the driver's ICD where the image keeps it
 if ls .gl/*.deb >/dev/null 2>&1; then for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig; fi
