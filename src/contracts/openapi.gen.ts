@@ -1241,6 +1241,12 @@ export interface components {
                 total: number;
             };
             backend: string;
+            engine?: {
+                /** @enum {string} */
+                name: "onnxruntime" | "tfjs";
+                device: string;
+                threads?: number;
+            };
             merged: {
                 alpha: number;
                 /** @enum {string} */

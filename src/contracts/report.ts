@@ -40,7 +40,10 @@ export const Report = z.object({
     lossTrace: z.array(z.array(z.number())).optional(),
   }),
   timings: z.object({ load: z.number(), align: z.number(), repair: z.number(), sweep: z.number(), total: z.number() }),
+  /** the tfjs backend (gradients of the learned alignments, weight matching's products) */
   backend: z.string(),
+  /** the engine of the forward passes (evaluation, REPAIR/RESET and activation statistics) */
+  engine: z.object({ name: z.enum(['onnxruntime', 'tfjs']), device: z.string(), threads: z.number().int().optional() }).optional(),
   merged: z.object({ alpha: z.number(), variant: Variant }),
   models: z.number().int(),
   /** a short name per model (file, object or upload id), for titles */

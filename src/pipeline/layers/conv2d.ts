@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Conv2dLayer } from '../../contracts/index.ts';
 import { AFFINE_NAMES, affinePermute, affineRepair, declareAffine, outputCount, type WeightAxes } from './affine.ts';
-import type { LayerKind } from './kind.ts';
+import type { LayerKind, OnnxAttr } from './kind.ts';
 import { describeShape, featureMap } from './shape.ts';
 
 /** PyTorch Conv2d [out, in, kh, kw]; tfjs Conv2D [kh, kw, in, out], which is the engine's order. */
@@ -33,6 +33,14 @@ export const conv2d: LayerKind<Conv2dLayer> = {
   op({ layer, inputs: [x], param, has }) {
     const y = tf.conv2d(x as tf.Tensor4D, param('weight') as tf.Tensor4D, layer.stride, layer.padding);
     return has('bias') ? tf.add(y, param('bias')) : y;
+  },
+  onnx({ layer, layout, inputs: [x], param, has, op }) {
+    // ONNX's Conv is PyTorch's: [out, in, kh, kw] weights over NCHW maps; tfjs's [kh, kw, in, out] is turned
+    const w = layout === 'pytorch' ? param('weight') : op('Transpose', [param('weight')], { perm: [3, 2, 0, 1] });
+    const p = layer.padding;
+    // TensorFlow's 'same' puts the odd padding row/column at the end, as SAME_UPPER does
+    const pad: Record<string, OnnxAttr> = p === 'same' ? { auto_pad: 'SAME_UPPER' } : { pads: [p, p, p, p] };
+    return op('Conv', has('bias') ? [x, w, param('bias')] : [x, w], { strides: [layer.stride, layer.stride], ...pad });
   },
   permute: affinePermute(axes),
   repair: affineRepair(axes),

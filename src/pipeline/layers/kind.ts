@@ -45,6 +45,13 @@ export interface LayerKind<L extends Layer = Layer> {
   repair?: RepairSite;
   /** Kinds with running statistics (BatchNorm): what RESET re-estimates, and how. */
   runningStats?: RunningStats<L>;
+  /**
+   * The same op as ONNX node(s), for the ONNX Runtime engine (model/onnxGraph.ts compiles a graph
+   * once per architecture from these). Activations there are channels-first ([N, D], [N, C, H, W],
+   * [N, T, D]: ONNX's own order for maps) and parameters are graph inputs in checkpoint layout, so
+   * a checkpoint's arrays are fed as they are. Returns the output's value name.
+   */
+  onnx(ctx: OnnxContext<L>): string;
 }
 
 /** How a fresh checkpoint fills a parameter (PyTorch's defaults): a constant, or uniform on [-bound, bound]. */
@@ -97,6 +104,28 @@ export interface OpContext<L extends Layer> {
   has(role: string): boolean;
 }
 
+/** An ONNX attribute value: numbers are ints unless `float` says otherwise; strings; int lists. */
+export type OnnxAttr = number | string | number[] | { float: number };
+
+export interface OnnxContext<L extends Layer> {
+  layer: L;
+  layout: Layout;
+  /** the inputs' value names, channels first */
+  inputs: string[];
+  inputShapes: FeatureShape[];
+  /** this layer's output shape */
+  shape: FeatureShape;
+  /** the graph input holding parameter `role`, in checkpoint layout (its declared `shape`) */
+  param(role: string): string;
+  has(role: string): boolean;
+  /** add a node of ONNX operator `type` (default domain, the opset of model/onnxBuilder.ts); returns its output */
+  op(type: string, inputs: string[], attrs?: Record<string, OnnxAttr>): string;
+  /** a [C] vector shaped to broadcast over the channels of a value of `shape` ([C, 1, 1] on maps) */
+  perChannel(vector: string, shape: FeatureShape): string;
+  /** a float constant (a scalar when `dims` is absent) */
+  constant(values: number[], dims?: number[]): string;
+}
+
 /** Where a node's output features live: a permutation space and how a flatten spread it. */
 export interface Placement {
   /** a space handle; spaces united later are one */
@@ -146,6 +175,8 @@ export interface RunningStats<L extends Layer> {
   variance: string;
   /** the op normalising with one batch's statistics instead (PyTorch's train mode) */
   withBatchStats(ctx: OpContext<L>, stats: ChannelStats): tf.Tensor;
+  /** the same as ONNX nodes; `stats` are the batch's moments of the input, broadcastable to it */
+  onnxWithBatchStats(ctx: OnnxContext<L>, stats: { mean: string; variance: string }): string;
 }
 
 /** The layer of `type`: the schema's type narrowed (maxpool and avgpool share one schema). */

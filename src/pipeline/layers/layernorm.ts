@@ -3,6 +3,7 @@ import type { LayerNormLayer } from '../../contracts/index.ts';
 import type { LayerKind } from './kind.ts';
 import { keepShape } from './kind.ts';
 import { declareNormAffine, perChannel } from './norm.ts';
+import { onnxDims } from './shape.ts';
 
 /**
  * LayerNorm: each sample normalised over all its values (on a feature map that is GroupNorm(1, C)),
@@ -20,6 +21,14 @@ export const layernorm: LayerKind<LayerNormLayer> = {
     const { mean, variance } = tf.moments(x, axes, true);
     const normed = tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, layer.eps)));
     return tf.add(tf.mul(normed, param('scale')), param('shift'));
+  },
+  onnx({ layer, inputs: [x], inputShapes: [shape], param, op, perChannel: along, constant }) {
+    const axes = onnxDims(shape).map((_, i) => i + 1);
+    const mean = op('ReduceMean', [x], { axes, keepdims: 1 });
+    const centred = op('Sub', [x, mean]);
+    const variance = op('ReduceMean', [op('Mul', [centred, centred])], { axes, keepdims: 1 });
+    const normed = op('Div', [centred, op('Sqrt', [op('Add', [variance, constant([layer.eps])])])]);
+    return op('Add', [op('Mul', [normed, along(param('scale'), shape)]), along(param('shift'), shape)]);
   },
   permute: perChannel(['scale', 'shift']),
 };

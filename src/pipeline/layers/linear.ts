@@ -21,6 +21,8 @@ export const linear: LayerKind<LinearLayer> = {
     const y = tf.matMul(x as tf.Tensor2D, param('weight') as tf.Tensor2D);
     return has('bias') ? tf.add(y, param('bias')) : y;
   },
+  // Gemm takes PyTorch's [out, in] weight as it is (transB) and tfjs's [in, out] directly
+  onnx: ({ layout, inputs: [x], param, has, op }) => op('Gemm', has('bias') ? [x, param('weight'), param('bias')] : [x, param('weight')], { transB: layout === 'pytorch' ? 1 : 0 }),
   permute: affinePermute(axes),
   repair: affineRepair(axes),
 };

@@ -96,12 +96,12 @@ describe('declaring them from a layer kind', () => {
     expect(s.blocks).toEqual([{ spaces: [1, 2], groups: 1, groupSize: 3 }]);
   });
 
-  it('alignment methods refuse block-structured specs instead of breaking them', () => {
+  it('alignment methods refuse block-structured specs instead of breaking them', async () => {
     const s = inferPermutationSpec(graph);
     const models = [new Map(), new Map()] as StateDict[];
     for (const method of ['weight', 'activation', 'ste', 'sinkhorn'] as const) {
-      expect(() => alignmentMethods[method].align({ graph, spec: s, models, calibration: undefined as never, batchSize: 1, seed: 0, maxIterations: 1, strategy: 'first', progress: () => {} }), method)
-        .toThrow(MergeError);
+      await expect(alignmentMethods[method].align({ graph, spec: s, models, calibration: undefined as never, engine: undefined as never, batchSize: 1, seed: 0, maxIterations: 1, strategy: 'first', progress: () => {} }), method)
+        .rejects.toThrow(MergeError);
     }
   });
 });
