@@ -52,7 +52,7 @@ export type ParamInit = { fill: number } | { uniform: number };
 
 /** A parameter a layer reads, as its kind declares it during shape inference. */
 export interface ParamDecl {
-  /** the tensor name after the layer's `name` and the layout's separator: 'weight', 'kernel', 'running_mean' */
+  /** the tensor name after the layer's `name` and the layout's separator: 'weight', 'kernel', 'running_mean'; '' is the name itself */
   suffix: string;
   /** shape in the checkpoint's layout */
   shape: number[];
@@ -95,6 +95,11 @@ export interface OpContext<L extends Layer> {
   /** a parameter of this layer in engine layout */
   param(role: string): tf.Tensor;
   has(role: string): boolean;
+  /**
+   * Present when the pass watches this node's inner activations (activation matching): the op shows
+   * each one it declared with PermContext.inner, features last, before going on.
+   */
+  inner?(key: string, y: tf.Tensor): void;
 }
 
 /** Where a node's output features live: a permutation space and how a flatten spread it. */
@@ -131,6 +136,11 @@ export interface PermContext<L extends Layer> {
    * (attention: the heads, and per head the q/k units and the v units).
    */
   block(constraint: { spaces: Placement[]; groups: number; groupSize: number }): void;
+  /**
+   * The op computes an inner activation `key` whose features live in p's space (attention's q, k and
+   * v): what activation matching taps for spaces that no node's output represents.
+   */
+  inner(key: string, p: Placement): void;
 }
 
 export interface RepairSite {

@@ -5,8 +5,8 @@ import { keepShape } from './kind.ts';
 import { declareNormAffine, perChannel } from './norm.ts';
 
 /**
- * LayerNorm: each sample normalised over all its values (on a feature map that is GroupNorm(1, C)),
- * then a per-channel affine. Not a REPAIR site: nets with LayerNorm are corrected at their linear
+ * LayerNorm: each sample normalised over all its values (on a feature map that is GroupNorm(1, C);
+ * on tokens, each token over its features, as transformers use it), then a per-channel affine. Not a REPAIR site: nets with LayerNorm are corrected at their linear
  * and conv outputs, as plain nets are (DESIGN 4.4).
  */
 export const layernorm: LayerKind<LayerNormLayer> = {
@@ -16,7 +16,8 @@ export const layernorm: LayerKind<LayerNormLayer> = {
     return keepShape(ctx);
   },
   op({ layer, inputs: [x], param }) {
-    const axes = x.shape.slice(1).map((_, i) => i + 1);
+    // tokens [N, T, D] are the rank-3 tensors: each token is its own sample
+    const axes = x.rank === 3 ? [2] : x.shape.slice(1).map((_, i) => i + 1);
     const { mean, variance } = tf.moments(x, axes, true);
     const normed = tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, layer.eps)));
     return tf.add(tf.mul(normed, param('scale')), param('shift'));

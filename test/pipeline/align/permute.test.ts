@@ -23,8 +23,8 @@ const n = 3;
 /** `fused` [2n, 4]: rows 0..n-1 in space A, rows n..2n-1 in space B; `a2`, `b2` [2, n] read them. */
 const spec: PermSpec = {
   spaces: [
-    { name: 'A', size: n, nodes: [], axes: [{ tensor: 'fused', axis: 0, repeat: 1, channelMajor: true, offset: 0 }, { tensor: 'a2', axis: 1, repeat: 1, channelMajor: true }] },
-    { name: 'B', size: n, nodes: [], axes: [{ tensor: 'fused', axis: 0, repeat: 1, channelMajor: true, offset: n }, { tensor: 'b2', axis: 1, repeat: 1, channelMajor: true }] },
+    { name: 'A', size: n, nodes: [], inner: [], axes: [{ tensor: 'fused', axis: 0, repeat: 1, channelMajor: true, offset: 0 }, { tensor: 'a2', axis: 1, repeat: 1, channelMajor: true }] },
+    { name: 'B', size: n, nodes: [], inner: [], axes: [{ tensor: 'fused', axis: 0, repeat: 1, channelMajor: true, offset: n }, { tensor: 'b2', axis: 1, repeat: 1, channelMajor: true }] },
   ],
   spaceOfNode: new Map(),
   blocks: [],
