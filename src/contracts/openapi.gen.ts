@@ -363,6 +363,11 @@ export interface components {
                     id?: string;
                     inputs?: string[];
                     name?: string;
+                    /**
+                     * @default none
+                     * @enum {string}
+                     */
+                    approximate: "none" | "tanh";
                 } | {
                     /** @enum {string} */
                     type: "identity";
@@ -398,6 +403,67 @@ export interface components {
                     id?: string;
                     inputs: string[];
                     name?: string;
+                } | {
+                    /** @enum {string} */
+                    type: "patchembed";
+                    id?: string;
+                    inputs?: string[];
+                    name: string;
+                    patch?: number;
+                    out?: number;
+                    /** @default true */
+                    bias: boolean;
+                } | {
+                    /** @enum {string} */
+                    type: "clstoken";
+                    id?: string;
+                    inputs?: string[];
+                    name: string;
+                    count?: number;
+                } | {
+                    /** @enum {string} */
+                    type: "posembed";
+                    id?: string;
+                    inputs?: string[];
+                    name: string;
+                } | {
+                    /** @enum {string} */
+                    type: "attention";
+                    id?: string;
+                    inputs?: string[];
+                    name: string;
+                    heads: number;
+                    /**
+                     * @default fused
+                     * @enum {string}
+                     */
+                    qkv: "fused" | "separate";
+                    /** @default false */
+                    causal: boolean;
+                    /** @default true */
+                    qkvBias: boolean;
+                    /** @default true */
+                    projBias: boolean;
+                    names?: {
+                        qkv?: string;
+                        q?: string;
+                        k?: string;
+                        v?: string;
+                        proj?: string;
+                    };
+                } | {
+                    /** @enum {string} */
+                    type: "tokenpool";
+                    id?: string;
+                    inputs?: string[];
+                    name?: string;
+                    /**
+                     * @default token
+                     * @enum {string}
+                     */
+                    pool: "token" | "avg";
+                    /** @default 0 */
+                    skip: number;
                 })[];
                 output?: string;
             } | {
@@ -472,6 +538,29 @@ export interface components {
                 input: number[];
                 /** @default 1000 */
                 classes: number;
+            } | {
+                /** @enum {string} */
+                template: "vit";
+                input: number[];
+                patch: number;
+                dim: number;
+                depth: number;
+                heads: number;
+                mlpHidden?: number;
+                /** @default 10 */
+                classes: number;
+                /**
+                 * @default token
+                 * @enum {string}
+                 */
+                pool: "token" | "avg";
+                /** @default 0.000001 */
+                eps: number;
+                /**
+                 * @default timm
+                 * @enum {string}
+                 */
+                naming: "timm" | "hf";
             };
             data: {
                 calibration?: {
@@ -658,6 +747,11 @@ export interface components {
                             id?: string;
                             inputs?: string[];
                             name?: string;
+                            /**
+                             * @default none
+                             * @enum {string}
+                             */
+                            approximate: "none" | "tanh";
                         } | {
                             /** @enum {string} */
                             type: "identity";
@@ -693,6 +787,67 @@ export interface components {
                             id?: string;
                             inputs: string[];
                             name?: string;
+                        } | {
+                            /** @enum {string} */
+                            type: "patchembed";
+                            id?: string;
+                            inputs?: string[];
+                            name: string;
+                            patch?: number;
+                            out?: number;
+                            /** @default true */
+                            bias: boolean;
+                        } | {
+                            /** @enum {string} */
+                            type: "clstoken";
+                            id?: string;
+                            inputs?: string[];
+                            name: string;
+                            count?: number;
+                        } | {
+                            /** @enum {string} */
+                            type: "posembed";
+                            id?: string;
+                            inputs?: string[];
+                            name: string;
+                        } | {
+                            /** @enum {string} */
+                            type: "attention";
+                            id?: string;
+                            inputs?: string[];
+                            name: string;
+                            heads: number;
+                            /**
+                             * @default fused
+                             * @enum {string}
+                             */
+                            qkv: "fused" | "separate";
+                            /** @default false */
+                            causal: boolean;
+                            /** @default true */
+                            qkvBias: boolean;
+                            /** @default true */
+                            projBias: boolean;
+                            names?: {
+                                qkv?: string;
+                                q?: string;
+                                k?: string;
+                                v?: string;
+                                proj?: string;
+                            };
+                        } | {
+                            /** @enum {string} */
+                            type: "tokenpool";
+                            id?: string;
+                            inputs?: string[];
+                            name?: string;
+                            /**
+                             * @default token
+                             * @enum {string}
+                             */
+                            pool: "token" | "avg";
+                            /** @default 0 */
+                            skip: number;
                         })[];
                         output?: string;
                     } | {
@@ -767,6 +922,29 @@ export interface components {
                         input: number[];
                         /** @default 1000 */
                         classes: number;
+                    } | {
+                        /** @enum {string} */
+                        template: "vit";
+                        input: number[];
+                        patch: number;
+                        dim: number;
+                        depth: number;
+                        heads: number;
+                        mlpHidden?: number;
+                        /** @default 10 */
+                        classes: number;
+                        /**
+                         * @default token
+                         * @enum {string}
+                         */
+                        pool: "token" | "avg";
+                        /** @default 0.000001 */
+                        eps: number;
+                        /**
+                         * @default timm
+                         * @enum {string}
+                         */
+                        naming: "timm" | "hf";
                     };
                     data: {
                         calibration?: {

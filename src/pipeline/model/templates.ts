@@ -142,8 +142,8 @@ function vit(t: Vit, has?: (tensor: string) => boolean): LayerIn[] {
   const fcNorm = names.fcNorm !== undefined && t.pool === 'avg' && (has ? has(`${names.fcNorm}.weight`) || !has(`${names.norm}.weight`) : true);
   const layers: LayerIn[] = [{ type: 'patchembed', name: names.patch, patch: t.patch, out: t.dim }];
   if (classToken) layers.push({ type: 'clstoken', name: names.cls });
-  layers.push({ type: 'posembed', name: names.pos, id: 'embed' });
-  let stream = 'embed';
+  layers.push({ type: 'posembed', name: names.pos });
+  let stream = names.pos;
   for (let i = 0; i < t.depth; i++) {
     const b = names.block(i);
     layers.push(
