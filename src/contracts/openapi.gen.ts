@@ -1077,6 +1077,7 @@ export interface components {
                     };
                     /** @enum {string} */
                     method?: "repair" | "reset";
+                    sites?: string[];
                 };
                 aligned?: {
                     loss: number[];
@@ -1095,6 +1096,7 @@ export interface components {
                     };
                     /** @enum {string} */
                     method?: "repair" | "reset";
+                    sites?: string[];
                 };
                 repaired?: {
                     loss: number[];
@@ -1113,6 +1115,7 @@ export interface components {
                     };
                     /** @enum {string} */
                     method?: "repair" | "reset";
+                    sites?: string[];
                 };
             };
             reduction: {

@@ -45,6 +45,31 @@ describe('basin merge (CLI)', () => {
     });
   });
 
+  it('merges the committed ViT pair (vit template, timm names): alignment lowers the barrier; the report names the spaces and the corrected sites', async () => {
+    const vit = join(root, 'examples', 'fashion-vit');
+    const dir = mkdtempSync(join(tmpdir(), 'basin-cli-vit-'));
+    const request = JSON.parse(readFileSync(join(vit, 'request.json'), 'utf8'));
+    request.models = request.models.map((m: { path: string }) => ({ path: join(vit, m.path) }));
+    request.data = { calibration: { builtin: 'fashion-mnist', split: 'train', limit: 1000 }, evaluation: { builtin: 'fashion-mnist', split: 'test', limit: 1000 } };
+    request.sweep = { points: 3 };
+    writeFileSync(join(dir, 'request.json'), JSON.stringify(request));
+    const out = join(dir, 'out');
+    const r = basin('merge', join(dir, 'request.json'), '--out', out);
+    expect(r.stderr).not.toMatch(/internal error/);
+    expect(r.code).toBe(0);
+    const report = Report.parse(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')));
+    // the stream, and per block the q/k units, the v units and the MLP hidden units
+    expect(report.alignment.permutations).toHaveLength(1 + 4 * 3);
+    expect(report.alignment.permutations.find((p) => p.axes.includes('blocks.0.attn.qkv.weight:0@64'))?.size).toBe(64);
+    expect(report.variants.naive.accuracy[0]).toBeGreaterThan(0.8);
+    expect(report.variants.aligned!.barrier.loss.max).toBeLessThan(report.variants.naive.barrier.loss.max);
+    expect(report.variants.aligned!.accuracy[1]).toBeGreaterThan(report.variants.naive.accuracy[1]);
+    expect(report.variants.repaired!.sites).toEqual(expect.arrayContaining(['blocks.0.mlp.fc1', 'blocks.0.attn', 'blocks.3.mlp.fc2']));
+    const { tensors } = await readSafetensors(bufferSource(readFileSync(join(out, 'merged.safetensors'))));
+    expect([...tensors.keys()]).toEqual(expect.arrayContaining(['cls_token', 'pos_embed', 'patch_embed.proj.weight', 'blocks.3.attn.qkv.weight', 'norm.bias', 'head.weight']));
+    expect(tensors.get('blocks.0.attn.qkv.weight')!.shape).toEqual([192, 64]);
+  });
+
   it('bad input: non-zero exit with a one-line reason, never a stack trace', () => {
     const dir = mkdtempSync(join(tmpdir(), 'basin-cli-bad-'));
     const cases: [string, string, RegExp][] = [

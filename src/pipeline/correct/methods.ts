@@ -17,6 +17,8 @@ export interface CorrectionContext {
 }
 /** Prepared once per merge (parent statistics), then applied at each alpha. */
 export interface Correction {
+  /** ids of the layers it corrects, for the report */
+  sites: string[];
   apply(merged: StateDict, alpha: number): { state: StateDict; issues: SiteIssue[] };
 }
 export interface CorrectionMethodImpl {
@@ -42,12 +44,12 @@ export const correctionMethods: Record<'repair' | 'reset', CorrectionMethodImpl>
       const sites = repairSites(ctx.graph, ctx.spec, { logits: ctx.logits });
       const stats = (side: readonly StateDict[]) => averageTargets(side.map((s) => siteStatistics(ctx.graph, s, sites, ctx.calibration, ctx.batchSize, ctx.signal)));
       const [a, b] = [stats(ctx.sides[0]), stats(ctx.sides[1])];
-      return { apply: (merged, alpha) => repairState(ctx.graph, merged, interpolateTargets(a, b, alpha), ctx.calibration, ctx.batchSize, ctx.signal) };
+      return { sites: sites.map((n) => n.id), apply: (merged, alpha) => repairState(ctx.graph, merged, interpolateTargets(a, b, alpha), ctx.calibration, ctx.batchSize, ctx.signal) };
     },
   },
   reset: {
     prepare(ctx) {
-      return { apply: (merged) => resetBatchNorm(ctx.graph, merged, ctx.calibration, ctx.batchSize, ctx.signal) };
+      return { sites: ctx.graph.nodes.filter((n) => n.kind.runningStats).map((n) => n.id), apply: (merged) => resetBatchNorm(ctx.graph, merged, ctx.calibration, ctx.batchSize, ctx.signal) };
     },
   },
 };
