@@ -14,18 +14,24 @@ function basin(...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Merge an example pair through the CLI with its request on `limit` images and a sweep of `points`; returns the output folder. */
+function mergeExample(example: string, limit: number, points: number): string {
+  const dir = mkdtempSync(join(tmpdir(), 'basin-cli-'));
+  const request = JSON.parse(readFileSync(join(example, 'request.json'), 'utf8'));
+  request.models = request.models.map((m: { path: string }) => ({ path: join(example, m.path) }));
+  request.data = { calibration: { builtin: 'fashion-mnist', split: 'train', limit }, evaluation: { builtin: 'fashion-mnist', split: 'test', limit } };
+  request.sweep = { points };
+  writeFileSync(join(dir, 'request.json'), JSON.stringify(request));
+  const out = join(dir, 'out');
+  const r = basin('merge', join(dir, 'request.json'), '--out', out);
+  expect(r.stderr).not.toMatch(/internal error/);
+  expect(r.code).toBe(0);
+  return out;
+}
+
 describe('basin merge (CLI)', () => {
   it('merges the committed Fashion-MNIST MLP pair: report structure, weights, and REPAIR lowers the aligned barrier', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'basin-cli-'));
-    const request = JSON.parse(readFileSync(join(example, 'request.json'), 'utf8'));
-    request.models = request.models.map((m: { path: string }) => ({ path: join(example, m.path) }));
-    request.data = { calibration: { builtin: 'fashion-mnist', split: 'train', limit: 2000 }, evaluation: { builtin: 'fashion-mnist', split: 'test', limit: 2000 } };
-    request.sweep = { points: 5 };
-    writeFileSync(join(dir, 'request.json'), JSON.stringify(request));
-    const out = join(dir, 'out');
-    const r = basin('merge', join(dir, 'request.json'), '--out', out);
-    expect(r.stderr).not.toMatch(/internal error/);
-    expect(r.code).toBe(0);
+    const out = mergeExample(example, 2000, 5);
     for (const f of ['merged.safetensors', 'report.json', 'report.svg']) expect(existsSync(join(out, f))).toBe(true);
     const report = Report.parse(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')));
     expect(report.alphas).toEqual([0, 0.25, 0.5, 0.75, 1]);
@@ -46,17 +52,7 @@ describe('basin merge (CLI)', () => {
   });
 
   it('merges the committed ViT pair (vit template, timm names): alignment lowers the barrier; the report names the spaces and the corrected sites', async () => {
-    const vit = join(root, 'examples', 'fashion-vit');
-    const dir = mkdtempSync(join(tmpdir(), 'basin-cli-vit-'));
-    const request = JSON.parse(readFileSync(join(vit, 'request.json'), 'utf8'));
-    request.models = request.models.map((m: { path: string }) => ({ path: join(vit, m.path) }));
-    request.data = { calibration: { builtin: 'fashion-mnist', split: 'train', limit: 1000 }, evaluation: { builtin: 'fashion-mnist', split: 'test', limit: 1000 } };
-    request.sweep = { points: 3 };
-    writeFileSync(join(dir, 'request.json'), JSON.stringify(request));
-    const out = join(dir, 'out');
-    const r = basin('merge', join(dir, 'request.json'), '--out', out);
-    expect(r.stderr).not.toMatch(/internal error/);
-    expect(r.code).toBe(0);
+    const out = mergeExample(join(root, 'examples', 'fashion-vit'), 1000, 3);
     const report = Report.parse(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')));
     // the stream, and per block the q/k units, the v units and the MLP hidden units
     expect(report.alignment.permutations).toHaveLength(1 + 4 * 3);
