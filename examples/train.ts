@@ -108,7 +108,7 @@ async function main() {
       models: [{ path: 'seed1.safetensors' }, { path: 'seed2.safetensors' }],
       architecture: example.architecture,
       data: { calibration: { builtin: example.dataset, split: 'train', limit: 5000 }, evaluation: { builtin: example.dataset, split: 'test' } },
-      alignment: { method: 'weight', seed: 0 },
+      alignment: { method: example.alignment ?? 'weight', seed: 0 },
       repair: { method: 'auto' },
       sweep: { points: 11 },
     };

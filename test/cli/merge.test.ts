@@ -51,10 +51,11 @@ describe('basin merge (CLI)', () => {
     });
   });
 
-  it('merges the committed ViT pair (vit template, timm names): alignment lowers the barrier; the report names the spaces and the corrected sites', async () => {
+  it('merges the committed ViT pair (vit template, timm names): its request\'s activation matching lowers the barrier; the report names the spaces and the corrected sites', async () => {
     const out = mergeExample(join(root, 'examples', 'fashion-vit'), 1000, 3);
     const report = Report.parse(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')));
     // the stream, and per block the q/k units, the v units and the MLP hidden units
+    expect(report.alignment.method).toBe('activation');
     expect(report.alignment.permutations).toHaveLength(1 + 4 * 3);
     expect(report.alignment.permutations.find((p) => p.axes.includes('blocks.0.attn.qkv.weight:0@64'))?.size).toBe(64);
     expect(report.variants.naive.accuracy[0]).toBeGreaterThan(0.8);
