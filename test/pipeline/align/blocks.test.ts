@@ -26,7 +26,7 @@ function* permutations(n: number): Generator<number[]> {
 /** A block permutation from a block order and each block's inner order. */
 const compose = (order: number[], inner: number[][], size: number): Perm => Int32Array.from({ length: order.length * size }, (_, k) => order[Math.floor(k / size)] * size + inner[Math.floor(k / size)][k % size]);
 
-/** The isBlockPerm check: blocks move as wholes, the same way in every space of a unit. */
+/** Checks that a permutation moves blocks of `size` as wholes; returns where each block goes. */
 function blockOrder(p: Perm, size: number): number[] {
   const order = Array.from({ length: p.length / size }, (_, a) => Math.floor(p[a * size] / size));
   p.forEach((v, k) => expect(Math.floor(v / size), `unit ${k} leaves its block`).toBe(order[Math.floor(k / size)]));
@@ -54,8 +54,8 @@ describe('block assignment', () => {
         }
         best = Math.max(best, total);
       }
-      // and a brute force over whole permutations of the first space agrees that blocks cost something
       expect(assignedScore(costs[0], got[0]) + assignedScore(costs[1], got[1])).toBeCloseTo(best, 10);
+      // a free assignment of the first space scores at least as much: blocks are a constraint
       const free = assignUnit({ spaces: [0] }, [costs[0]]);
       expect(assignedScore(costs[0], free[0])).toBeGreaterThanOrEqual(assignedScore(costs[0], got[0]) - 1e-12);
     }
