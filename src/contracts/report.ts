@@ -8,6 +8,8 @@ export const VariantReport = z.object({
   barrier: z.object({ loss: Barrier, accuracy: Barrier }),
   /** repaired variant only: which correction produced it */
   method: z.enum(['repair', 'reset']).optional(),
+  /** repaired variant only: the layers corrected (REPAIR's sites; the BatchNorm layers RESET re-estimates) */
+  sites: z.array(z.string()).optional(),
 });
 export const PermutationReport = z.object({ name: z.string(), size: z.number().int(), axes: z.array(z.string()) });
 export const SiteIssue = z.object({ site: z.string(), alpha: z.number(), code: z.string(), message: z.string() });

@@ -142,7 +142,7 @@ export async function runMerge(inputs: MergeInputs): Promise<MergeResult> {
   const variantReport = (evals: Evaluation[], correctionMethod?: 'repair' | 'reset'): VariantReport => {
     const loss = evals.map((e) => e.loss);
     const accuracy = evals.map((e) => e.accuracy);
-    return { loss, accuracy, barrier: { loss: barrier(alphas, loss), accuracy: barrier(alphas, accuracy, true) }, ...(correctionMethod ? { method: correctionMethod } : {}) };
+    return { loss, accuracy, barrier: { loss: barrier(alphas, loss), accuracy: barrier(alphas, accuracy, true) }, ...(correctionMethod ? { method: correctionMethod, sites: corrector!.sites } : {}) };
   };
   const variants: Report['variants'] = { naive: variantReport(curves.naive!) };
   if (curves.aligned) variants.aligned = variantReport(curves.aligned);

@@ -54,18 +54,9 @@ export interface AlignmentMethodImpl {
 
 const identities = (spec: PermSpec) => spec.spaces.map((s) => identityPerm(s.size));
 
-/**
- * Block-structured spaces (attention heads) need solvers that match heads as blocks; until those
- * exist, every solver refuses such nets rather than return permutations that break them.
- */
-function refuseBlocks(ctx: AlignContext): void {
-  if (ctx.spec.blocks.length) throw new MergeError('unsupported', 'this architecture ties permutation spaces in blocks (attention heads), which no alignment method solves yet; use alignment.method "none"');
-}
-
 /** Align each model to the first, one pairwise problem at a time. */
 type PairSolution = { perms: Perm[]; iterations: number; lossTrace?: number[] };
 async function toFirst(ctx: AlignContext, solve: (target: StateDict, source: StateDict, progress: (f: number) => void) => PairSolution | Promise<PairSolution>): Promise<Alignment> {
-  refuseBlocks(ctx);
   const [first, ...rest] = ctx.models;
   const perms: Perm[][] = [identities(ctx.spec)];
   const aligned = [first];

@@ -18,6 +18,8 @@ export interface CorrectionContext {
 }
 /** Prepared once per merge (the parents' statistics, once per model), then applied at each alpha (one pass). */
 export interface Correction {
+  /** ids of the layers it corrects, for the report */
+  sites: string[];
   apply(merged: StateDict, alpha: number): Promise<{ state: StateDict; issues: SiteIssue[] }>;
 }
 export interface CorrectionMethodImpl {
@@ -47,12 +49,12 @@ export const correctionMethods: Record<'repair' | 'reset', CorrectionMethodImpl>
         return averageTargets(each);
       };
       const [a, b] = [await stats(ctx.sides[0]), await stats(ctx.sides[1])];
-      return { apply: (merged, alpha) => repairState(ctx.engine, ctx.graph, merged, interpolateTargets(a, b, alpha), ctx.calibration, ctx.signal) };
+      return { sites: sites.map((n) => n.id), apply: (merged, alpha) => repairState(ctx.engine, ctx.graph, merged, interpolateTargets(a, b, alpha), ctx.calibration, ctx.signal) };
     },
   },
   reset: {
     async prepare(ctx) {
-      return { apply: (merged) => resetBatchNorm(ctx.engine, ctx.graph, merged, ctx.calibration, ctx.signal) };
+      return { sites: ctx.graph.nodes.filter((n) => n.kind.runningStats).map((n) => n.id), apply: (merged) => resetBatchNorm(ctx.engine, ctx.graph, merged, ctx.calibration, ctx.signal) };
     },
   },
 };

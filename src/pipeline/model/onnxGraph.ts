@@ -34,6 +34,8 @@ export interface EmitOptions {
   /** graph-input prefix of this model's parameters (two models in one graph: 'a/' and 'b/') */
   prefix?: string;
   wrap?: ReadonlyMap<string, OnnxWrapper>;
+  /** per node id, what receives the inner activations its kind shows (OnnxContext.inner) */
+  inner?: ReadonlyMap<string, NonNullable<OnnxContext<GraphNode['layer']>['inner']>>;
 }
 
 /** The data input, declared in the layout's order and turned channels-first. */
@@ -65,10 +67,12 @@ export function emitNodes(b: OnnxBuilder, graph: ModelGraph, x: string, options:
         const p = node.params[role];
         return b.input(paramInput(prefix, p.tensor), p.shape);
       },
+      paramShape: (role) => node.params[role].shape,
       has: (role) => Object.hasOwn(node.params, role),
       op: (type, inputs, attrs) => b.op(type, inputs, attrs),
       perChannel: (v, shape) => b.perChannel(v, shape),
-      constant: (v, dims) => b.constant(v, dims),
+      constant: (v, dims, type) => b.constant(v, dims, type),
+      ...(options.inner?.has(node.id) ? { inner: options.inner.get(node.id)! } : {}),
     };
     const run = () => node.kind.onnx(ctx);
     const wrapper = options.wrap?.get(node.id);

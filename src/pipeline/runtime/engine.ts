@@ -21,6 +21,14 @@ export interface EngineInfo {
 
 export interface Evaluation { loss: number; accuracy: number }
 
+/**
+ * An activation activation matching reads: a node's output, or an inner activation its op shows
+ * (`key`: attention's q, k and v; PermContext.inner declares them).
+ */
+export interface ActivationTap { node: string; key?: string }
+/** A tap's key in the engines' results: the node id, or `node:key`. */
+export const tapId = (t: ActivationTap): string => (t.key === undefined ? t.node : `${t.node}:${t.key}`);
+
 /** What REPAIR normalises a site to: per channel, the target mean and std. */
 export interface SiteTargets { mean: Float64Array; std: Float64Array }
 
@@ -44,8 +52,8 @@ export interface ForwardEngine {
   repairMoments(graph: ModelGraph, state: StateDict, targets: ReadonlyMap<string, SiteTargets>, data: Dataset, signal?: AbortSignal): Promise<Map<string, ChannelMoments>>;
   /** RESET's pass: every kind with running statistics normalises with its batch's; returns the moments of their inputs */
   batchStatsMoments(graph: ModelGraph, state: StateDict, data: Dataset, signal?: AbortSignal): Promise<Map<string, ChannelMoments>>;
-  /** activation matching: per listed node, the channel correlation sums between two models on the same data */
-  correlations(graph: ModelGraph, a: StateDict, b: StateDict, nodes: readonly string[], data: Dataset, signal?: AbortSignal): Promise<Map<string, CrossCorrelation>>;
+  /** activation matching: per tap (by tapId), the channel correlation sums between two models on the same data, every position a row */
+  correlations(graph: ModelGraph, a: StateDict, b: StateDict, taps: readonly ActivationTap[], data: Dataset, signal?: AbortSignal): Promise<Map<string, CrossCorrelation>>;
 }
 
 /** Mean cross-entropy and accuracy of `n` rows of logits, summed in Float64; ties go to the first maximum (as tf.argMax). */

@@ -6,7 +6,7 @@ import { OnnxBuilder } from '../model/onnxBuilder.ts';
 import { BATCH, DATA_INPUT, dataInput, emitNodes, logitsDims, type OnnxWrapper } from '../model/onnxGraph.ts';
 import type { StateDict } from '../model/tensor.ts';
 import { ChannelMoments, CrossCorrelation } from '../stats.ts';
-import { lossAndCorrectOf, REPAIR_EPS, type ForwardEngine } from './engine.ts';
+import { lossAndCorrectOf, REPAIR_EPS, tapId, type ActivationTap, type ForwardEngine } from './engine.ts';
 
 /**
  * The passes on ONNX Runtime (onnxruntime-node, CPU). Each pass compiles the layer graph once per
@@ -48,18 +48,21 @@ export async function ortEngine(options: OrtEngineOptions): Promise<ForwardEngin
     extra: { session: { intra_op: { allow_spinning: '0' } } },
   };
   await smokeTest(ort, sessionOptions);
-  const sessions = new WeakMap<ModelGraph, Map<string, Promise<Session>>>();
-  const session = (graph: ModelGraph, key: string, build: () => Uint8Array): Promise<Session> => {
+  /** Sessions by graph and use, each compiled once, with what compiling learned: the shapes of the values it taps. */
+  const sessions = new WeakMap<ModelGraph, Map<string, { session: Promise<Session>; shapes: Map<string, FeatureShape> }>>();
+  const compiled = (graph: ModelGraph, key: string, build: (shapes: Map<string, FeatureShape>) => Uint8Array) => {
     let byKey = sessions.get(graph);
     if (!byKey) sessions.set(graph, (byKey = new Map()));
-    let s = byKey.get(key);
-    if (!s) {
-      s = ort.InferenceSession.create(build(), sessionOptions);
-      byKey.set(key, s);
-      s.catch(() => byKey.delete(key));
+    let c = byKey.get(key);
+    if (!c) {
+      const shapes = new Map<string, FeatureShape>();
+      c = { session: ort.InferenceSession.create(build(shapes), sessionOptions), shapes };
+      byKey.set(key, c);
+      c.session.catch(() => byKey.delete(key));
     }
-    return s;
+    return c;
   };
+  const session = (graph: ModelGraph, key: string, build: () => Uint8Array): Promise<Session> => compiled(graph, key, build).session;
   const budget = options.memoryMB * 2 ** 20;
 
   /** Feeds for a session's inputs: parameters from `states` by prefix, the rest from `extra`. */
@@ -159,11 +162,14 @@ export async function ortEngine(options: OrtEngineOptions): Promise<ForwardEngin
       return acc;
     },
 
-    async correlations(graph, a, b, nodes, data, signal) {
-      const s = await session(graph, `pair:${nodes.join(',')}`, () => compilePair(graph, nodes));
-      const acc = new Map(nodes.map((id) => [id, new CrossCorrelation(featuresOf(graph.byId.get(id)!.shape))]));
+    async correlations(graph, a, b, tapList, data, signal) {
+      const ids = tapList.map(tapId);
+      // the taps' shapes are known once the kinds have emitted them (inner activations' included)
+      const pair = compiled(graph, `pair:${ids.join(',')}`, (shapes) => compilePair(graph, tapList, shapes));
+      const [s, shapes] = [await pair.session, pair.shapes];
+      const acc = new Map(ids.map((id) => [id, new CrossCorrelation(featuresOf(shapes.get(id)!))]));
       await stream(s, graph, data, batchFor(graph, data, 'stream', 2), feedsFor(s, { 'a/': a, 'b/': b }), (out, n) => {
-        for (const [id, c] of acc) c.addBatch(n * positionsOf(graph.byId.get(id)!.shape), out[`sa:${id}`], out[`sb:${id}`], out[`saa:${id}`], out[`sbb:${id}`], out[`sab:${id}`]);
+        for (const [id, c] of acc) c.addBatch(n * positionsOf(shapes.get(id)!), out[`sa:${id}`], out[`sb:${id}`], out[`saa:${id}`], out[`sbb:${id}`], out[`sab:${id}`]);
       }, signal);
       return acc;
     },
@@ -220,20 +226,34 @@ function inputShape(graph: ModelGraph, node: GraphNode): FeatureShape {
 }
 
 /**
- * Two models on the same batch in one graph (parameters 'a/...' and 'b/...'); per tap the sums
- * Pearson's correlation needs, each position a row: sum a, sum b, sum a^2, sum b^2 and a^T b.
+ * Two models on the same batch in one graph (parameters 'a/...' and 'b/...'); per tap (a node's
+ * output, or an inner activation its kind shows) the sums Pearson's correlation needs, each
+ * position a row: sum a, sum b, sum a^2, sum b^2 and a^T b. Records each tap's shape in `shapes`.
  */
-function compilePair(graph: ModelGraph, nodes: readonly string[]): Uint8Array {
+function compilePair(graph: ModelGraph, tapList: readonly ActivationTap[], shapes: Map<string, FeatureShape>): Uint8Array {
   const b = new OnnxBuilder();
   const x = dataInput(b, graph);
-  const va = emitNodes(b, graph, x, { prefix: 'a/' });
-  const vb = emitNodes(b, graph, x, { prefix: 'b/' });
+  const innerKeys = new Map<string, Set<string>>();
+  for (const t of tapList) if (t.key !== undefined) innerKeys.set(t.node, (innerKeys.get(t.node) ?? new Set()).add(t.key));
+  const emit = (prefix: string) => {
+    const inner = new Map<string, { value: string; shape: FeatureShape }>();
+    const listeners = new Map([...innerKeys].map(([node, keys]) => [node, (key: string, value: string, shape: FeatureShape) => {
+      if (keys.has(key)) inner.set(tapId({ node, key }), { value, shape });
+    }]));
+    const values = emitNodes(b, graph, x, { prefix, inner: listeners });
+    const tapped = (t: ActivationTap) => (t.key === undefined ? { value: values.get(t.node)!, shape: graph.byId.get(t.node)!.shape } : inner.get(tapId(t))!);
+    return { values, tapped };
+  };
+  const [ea, eb] = [emit('a/'), emit('b/')];
   const axis0 = b.constant([0], [1], 'int64');
-  for (const id of nodes) {
-    const shape = graph.byId.get(id)!.shape;
-    const c = featuresOf(shape);
-    const rows = (v: string) => b.op('Reshape', [shape.kind === 'map' ? b.op('Transpose', [v], { perm: [0, 2, 3, 1] }) : v, b.constant([-1, c], [2], 'int64')]);
-    const [ya, yb] = [rows(va.get(id)!), rows(vb.get(id)!)];
+  for (const t of tapList) {
+    const id = tapId(t);
+    const [ta, tb] = [ea.tapped(t), eb.tapped(t)];
+    if (!ta) throw new Error(`layer "${t.node}" shows no inner activation "${t.key}" on ONNX`);
+    shapes.set(id, ta.shape);
+    const c = featuresOf(ta.shape);
+    const rows = (v: string) => b.op('Reshape', [ta.shape.kind === 'map' ? b.op('Transpose', [v], { perm: [0, 2, 3, 1] }) : v, b.constant([-1, c], [2], 'int64')]);
+    const [ya, yb] = [rows(ta.value), rows(tb.value)];
     const sum = (v: string) => b.op('ReduceSum', [v, axis0], { keepdims: 0 });
     b.output(`sa:${id}`, sum(ya), [c]);
     b.output(`sb:${id}`, sum(yb), [c]);
@@ -242,15 +262,16 @@ function compilePair(graph: ModelGraph, nodes: readonly string[]): Uint8Array {
     b.output(`sab:${id}`, b.op('MatMul', [b.op('Transpose', [ya], { perm: [1, 0] }), yb]), [c, c]);
   }
   // the logits keep both nets whole (ONNX Runtime prunes what no output reads)
-  b.output('logits-a', va.get(graph.output)!, logitsDims(graph));
-  b.output('logits-b', vb.get(graph.output)!, logitsDims(graph));
+  b.output('logits-a', ea.values.get(graph.output)!, logitsDims(graph));
+  b.output('logits-b', eb.values.get(graph.output)!, logitsDims(graph));
   return b.encode('basin-pair');
 }
 
 /**
  * Bytes of activations per sample a pass holds at its peak: each node's output lives until its
- * last reader (as ONNX Runtime's planner frees it), three times over for the kinds' temporaries
- * and the statistics' copies, plus the input.
+ * last reader (as ONNX Runtime's planner frees it), with what a kind holds besides while it runs
+ * (LayerKind.scratch: attention's scores), three times over for the kinds' temporaries and the
+ * statistics' copies, plus the input.
  */
 export function bytesPerSample(graph: ModelGraph): number {
   const lastUse = new Map<string, number>();
@@ -259,7 +280,9 @@ export function bytesPerSample(graph: ModelGraph): number {
   let peak = 0;
   for (const node of graph.nodes) {
     live.set(node.id, sizeOf(node.shape));
-    peak = Math.max(peak, [...live.values()].reduce((a, v) => a + v, 0));
+    const inputShapes = node.inputs.map((id) => (id === 'input' ? graph.input : graph.byId.get(id)!.shape));
+    const scratch = node.kind.scratch?.({ layer: node.layer, inputShapes, shape: node.shape }) ?? 0;
+    peak = Math.max(peak, [...live.values()].reduce((a, v) => a + v, 0) + scratch);
     for (const src of node.inputs) if (lastUse.get(src) === node.index && src !== 'input') live.delete(src);
   }
   return 4 * (3 * peak + sizeOf(graph.input));

@@ -9,7 +9,7 @@ import type { StateDict } from '../model/tensor.ts';
 import { batchStatistics, taps } from '../model/wrappers.ts';
 import { ChannelMoments, CrossCorrelation } from '../stats.ts';
 import { currentBackend } from './backend.ts';
-import { REPAIR_EPS, type ForwardEngine } from './engine.ts';
+import { REPAIR_EPS, tapId, type ActivationTap, type ForwardEngine } from './engine.ts';
 import { readTensors } from './linalg.ts';
 
 /**
@@ -57,8 +57,8 @@ export function tfjsEngine(batchSize: number): ForwardEngine {
       withModel(graph, state, (model) => runPass(model, data, batchSize, { wrap }, signal));
       return acc;
     },
-    async correlations(graph, target, source, nodes, data, signal) {
-      return correlate(graph, target, source, nodes, data, batchSize, signal);
+    async correlations(graph, target, source, tapList, data, signal) {
+      return correlate(graph, target, source, tapList, data, batchSize, signal);
     },
   };
 }
@@ -74,23 +74,36 @@ function repairWrapper(target: { mean: tf.Tensor1D; std: tf.Tensor1D }, onStats:
   };
 }
 
-/** Both models over each batch; per tap, features last with every position a row, the sums Pearson's correlation needs. */
-function correlate(graph: ModelGraph, target: StateDict, source: StateDict, nodes: readonly string[], data: Dataset, batchSize: number, signal?: AbortSignal): Map<string, CrossCorrelation> {
-  const acc = new Map(nodes.map((id) => [id, new CrossCorrelation(featuresOf(graph.byId.get(id)!.shape))]));
+/**
+ * Both models over each batch; per tap, features last with every position a row, the sums
+ * Pearson's correlation needs. Node taps wrap the node; inner taps listen to the op (OpContext.inner).
+ */
+function correlate(graph: ModelGraph, target: StateDict, source: StateDict, tapList: readonly ActivationTap[], data: Dataset, batchSize: number, signal?: AbortSignal): Map<string, CrossCorrelation> {
+  const acc = new Map<string, CrossCorrelation>();
+  const nodeTaps = new Set<string>();
+  const innerTaps = new Map<string, Set<string>>();
+  for (const t of tapList) {
+    if (t.key === undefined) nodeTaps.add(t.node);
+    else innerTaps.set(t.node, (innerTaps.get(t.node) ?? new Set()).add(t.key));
+  }
   const a = loadModel(graph, target);
   const b = loadModel(graph, source);
   try {
     forEachBatch(graph, data, batchSize, (x) => {
       const kept = new Map<string, tf.Tensor2D>();
-      const wrap = taps(nodes, (node, y) => kept.set(node.id, tf.keep(tf.reshape(y, [-1, y.shape[y.rank - 1]!])) as tf.Tensor2D));
-      forward(a, x, { wrap }).dispose();
+      const keep = (id: string, y: tf.Tensor) => kept.set(id, tf.keep(tf.reshape(y, [-1, y.shape[y.rank - 1]!])) as tf.Tensor2D);
+      const wrap = taps(nodeTaps, (node, y) => keep(node.id, y));
+      const inner = new Map([...innerTaps].map(([node, keys]) => [node, (key: string, y: tf.Tensor) => { if (keys.has(key)) keep(tapId({ node, key }), y); }]));
+      forward(a, x, { wrap, inner }).dispose();
       const fromA = new Map(kept);
       kept.clear();
-      forward(b, x, { wrap }).dispose();
-      for (const id of nodes) {
+      forward(b, x, { wrap, inner }).dispose();
+      for (const t of tapList) {
+        const id = tapId(t);
         const ya = fromA.get(id)!;
         const yb = kept.get(id)!;
         const sums = readTensors(() => [tf.sum(ya, 0), tf.sum(yb, 0), tf.sum(tf.square(ya), 0), tf.sum(tf.square(yb), 0), tf.matMul(ya, yb, true, false)]);
+        if (!acc.has(id)) acc.set(id, new CrossCorrelation(ya.shape[1]));
         acc.get(id)!.addBatch(ya.shape[0], sums[0], sums[1], sums[2], sums[3], sums[4]);
         ya.dispose();
         yb.dispose();

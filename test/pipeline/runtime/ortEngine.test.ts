@@ -4,6 +4,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { join } from 'node:path';
 import { Layer, LocalMergeRequest } from '../../../src/contracts/index.ts';
 import { EXAMPLES } from '../../../examples/pairs.ts';
+import { activationTaps } from '../../../src/pipeline/align/activationMatching.ts';
 import { repairSites, repairState, siteStatistics, interpolateTargets, type SiteTargets } from '../../../src/pipeline/correct/repair.ts';
 import { loadBuiltin, subset, type Dataset } from '../../../src/pipeline/io/datasets.ts';
 import { readSafetensors } from '../../../src/pipeline/io/safetensors.ts';
@@ -15,7 +16,7 @@ import { lerpStates } from '../../../src/pipeline/model/interpolate.ts';
 import { inferPermutationSpec } from '../../../src/pipeline/model/permspec.ts';
 import type { FloatTensor, StateDict } from '../../../src/pipeline/model/tensor.ts';
 import { gaussian, mulberry32 } from '../../../src/pipeline/random.ts';
-import type { ForwardEngine } from '../../../src/pipeline/runtime/engine.ts';
+import { tapId, type ForwardEngine } from '../../../src/pipeline/runtime/engine.ts';
 import { fileSource, nodeHost } from '../../../src/pipeline/runtime/nodeHost.ts';
 import { ortEngine } from '../../../src/pipeline/runtime/ortEngine.ts';
 import { tfjsEngine } from '../../../src/pipeline/runtime/tfjsEngine.ts';
@@ -90,6 +91,26 @@ const kindCases: { what: string; types: string[]; input: number[]; layers: unkno
       { type: 'flatten' }, { type: 'linear', name: 'fc', out: 3 },
     ],
   },
+  {
+    what: 'a pre-LN transformer block: patch embedding, class token, position embedding, fused attention, layernorm and linear on tokens, tanh GELU, class-token pooling',
+    types: ['patchembed', 'clstoken', 'posembed', 'attention', 'layernorm', 'linear', 'gelu', 'add', 'tokenpool'], input: [3, 8, 8],
+    layers: [
+      { type: 'patchembed', name: 'pe', patch: 4, out: 8 }, { type: 'clstoken', name: 'cls' }, { type: 'posembed', name: 'pos', id: 'x0' },
+      { type: 'layernorm', name: 'ln1', eps: 1e-6 }, { type: 'attention', name: 'attn', heads: 2 }, { type: 'add', id: 'x1', inputs: ['x0', 'attn'] },
+      { type: 'layernorm', name: 'ln2', eps: 1e-6 }, { type: 'linear', name: 'fc1', out: 12 }, { type: 'gelu', approximate: 'tanh' }, { type: 'linear', name: 'fc2', out: 8 },
+      { type: 'add', inputs: ['x1', 'fc2'] }, { type: 'layernorm', name: 'norm' }, { type: 'tokenpool', pool: 'token' }, { type: 'linear', name: 'head', out: 3 },
+    ],
+  },
+  {
+    what: 'tfjs layout: separate q/k/v without bias, a causal mask, two class tokens, erf GELU on tokens, mean pooling that skips them',
+    types: ['patchembed', 'clstoken', 'attention', 'tokenpool', 'gelu'], layout: 'tfjs', input: [8, 8, 2],
+    layers: [
+      { type: 'patchembed', name: 'pe', patch: 2, out: 8 }, { type: 'clstoken', name: 'reg', count: 2, id: 'x0' },
+      { type: 'attention', name: 'attn', heads: 4, qkv: 'separate', causal: true, qkvBias: false }, { type: 'add', id: 'x1', inputs: ['x0', 'attn'] },
+      { type: 'linear', name: 'fc', out: 8 }, { type: 'gelu', id: 'g' }, { type: 'add', inputs: ['x1', 'g'] },
+      { type: 'tokenpool', pool: 'avg', skip: 2 }, { type: 'linear', name: 'head', out: 3 },
+    ],
+  },
 ];
 
 describe('ONNX Runtime logits equal tfjs logits (1e-4)', () => {
@@ -126,12 +147,13 @@ describe('ONNX Runtime logits equal tfjs logits (1e-4)', () => {
   }
 });
 
-/** MLP, conv, LayerNorm and BatchNorm nets: REPAIR's sites in each kind of net. */
+/** MLP, conv, LayerNorm, BatchNorm and LayerNorm-transformer nets: REPAIR's sites in each kind of net. */
 const nets: Record<string, unknown> = {
   mlp: { template: 'mlp', input: [5], widths: [7, 6], classes: 3 },
   conv: { layout: 'pytorch', input: [2, 6, 6], layers: [{ type: 'conv2d', name: 'c1', out: 5, kernel: 3, padding: 1 }, { type: 'relu' }, { type: 'maxpool' }, { type: 'conv2d', name: 'c2', out: 4, kernel: 3, padding: 1 }, { type: 'relu' }, { type: 'flatten' }, { type: 'linear', name: 'fc', out: 3 }] },
   layernorm: { template: 'mlp', input: [5], widths: [7, 6], norm: 'ln', classes: 3 },
   batchnorm: { template: 'mlp', input: [5], widths: [7, 6], norm: 'bn', classes: 3 },
+  transformer: { template: 'vit', input: [2, 8, 8], patch: 4, dim: 8, depth: 2, heads: 2, mlpHidden: 12, classes: 3 },
 };
 
 /** The layer-by-layer definition (DESIGN 4.4): each site measured over the whole set with the sites before it folded, then folded. */
@@ -187,12 +209,31 @@ describe('the engines agree on every statistic', () => {
     const [r1, r2] = [await ort.batchStatsMoments(graph, a, data), await tf1.batchStatsMoments(graph, a, data)];
     expect([...r1.keys()]).toEqual([...r2.keys()]);
     for (const id of r1.keys()) { expectClose(r1.get(id)!.mean, r2.get(id)!.mean, 1e-5, id); expectClose(r1.get(id)!.variance(), r2.get(id)!.variance(), 1e-5, id); }
-    const taps = graph.nodes.filter((n) => n.kind.tap === 'nonlinearity').map((n) => n.id);
+    const taps = graph.nodes.filter((n) => n.kind.tap === 'nonlinearity').map((n) => ({ node: n.id }));
     const [c1, c2] = [await ort.correlations(graph, a, b, taps, data), await tf1.correlations(graph, a, b, taps, data)];
-    for (const id of taps) expectClose(c1.get(id)!.correlation(), c2.get(id)!.correlation(), 1e-4, id);
+    for (const { node: id } of taps) expectClose(c1.get(id)!.correlation(), c2.get(id)!.correlation(), 1e-4, id);
     const [e1, e2] = [await ort.evaluate(graph, a, data), await tf1.evaluate(graph, a, data)];
     expect(e1.accuracy).toBe(e2.accuracy);
     expect(e1.loss).toBeCloseTo(e2.loss, 5);
+  });
+});
+
+describe('the engines agree on a ViT', () => {
+  it('activation matching\'s taps (attention\'s q, k, v inside it, the MLP hidden units, the stream after each add) and REPAIR\'s moments over tokens', async () => {
+    const graph = buildGraph(nets.transformer);
+    const spec = inferPermutationSpec(graph);
+    const [a, b] = [randomState(graph, 5), randomState(graph, 6)];
+    const data = gaussianData(graph, 120, 8);
+    const tf1 = reference(40);
+    const taps = activationTaps(graph, spec).flat();
+    expect(taps.filter((t) => t.key).map(tapId)).toEqual(expect.arrayContaining(['blocks.0.attn:q', 'blocks.0.attn:k', 'blocks.0.attn:v']));
+    const [c1, c2] = [await ort.correlations(graph, a, b, taps, data), await tf1.correlations(graph, a, b, taps, data)];
+    // (a wrong row count would show: the correlations are normalised by it)
+    for (const t of taps) expectClose(c1.get(tapId(t))!.correlation(), c2.get(tapId(t))!.correlation(), 1e-4, tapId(t));
+    const ids = repairSites(graph, spec, { logits: false }).map((n) => n.id);
+    expect(ids).toEqual(expect.arrayContaining(['blocks.0.attn', 'blocks.0.mlp.fc1', 'blocks.0.mlp.fc2']));
+    const [m1, m2] = [await ort.moments(graph, a, ids, data), await tf1.moments(graph, a, ids, data)];
+    for (const id of ids) { expectClose(m1.get(id)!.mean, m2.get(id)!.mean, 1e-5, id); expectClose(m1.get(id)!.variance(), m2.get(id)!.variance(), 1e-5, id); }
   });
 });
 
