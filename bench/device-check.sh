@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The GPU device check: one merge of each example pair (the VGG pair; a ViT pair once examples/ has
-# one) on the best backend found, stage timings printed. Made for a lent GPU machine that reaches
+# The GPU device check: one merge of each example pair (the VGG pair and the ViT pair) on the best
+# backend found, stage timings printed. Made for a lent GPU machine that reaches
 # nothing outside: it installs nothing, and runs from what bench/device-pack.sh put in .device/.
 #
 # Here, once:   bash bench/device-pack.sh      (and, for Vulkan, the loaders into .gl/: see README)
@@ -13,12 +13,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 dry=0; [ "${1:-}" = --dry-run ] && dry=1
 say() { echo "device-check: $*"; }
-packed() { [ -f .device/merge.mjs ] && [ -f .device/node.xz ] && [ -f .device/modules.tar.xz ] && ls .device/data/*.xz >/dev/null 2>&1; }
+packed() { [ -f .device/merge.mjs.xz ] && [ -f .device/node.xz ] && [ -f .device/modules.tar.xz ] && ls .device/data/*.xz >/dev/null 2>&1; }
 
 node=$(command -v node || true)
 if ! packed; then
   [ -n "$node" ] || { say "no pack in .device/ and no node: run bash bench/device-pack.sh first"; exit 2; }
-elif [ -z "$node" ] || ! "$node" -e 'process.exit(+process.versions.node.split(".")[0] < 20)' 2>/dev/null; then
+elif [ -z "$node" ] || ! "$node" -e 'process.exit(+process.versions.node.split(".")[0] < 20 ? 1 : 0)' 2>/dev/null; then
   mkdir -p /tmp/basin-node && xz -dc .device/node.xz > /tmp/basin-node/node && chmod +x /tmp/basin-node/node && node=/tmp/basin-node/node
 fi
 say "node $("$node" --version) at $node; $(nproc) CPU cores"
@@ -40,7 +40,7 @@ if ls .gl/*.deb >/dev/null 2>&1; then for f in .gl/*.deb; do dpkg -x "$f" /; don
 [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] && export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 ldconfig -p | grep -q libvulkan || say "no libvulkan on this machine (carry .gl): WebGPU will be skipped"
 
-work=/tmp/basin-device && rm -rf $work && mkdir -p $work/data && tar -C $work -xJf .device/modules.tar.xz && cp .device/merge.mjs $work/
+work=/tmp/basin-device && rm -rf $work && mkdir -p $work/data && tar -C $work -xJf .device/modules.tar.xz && xz -dc .device/merge.mjs.xz > $work/merge.mjs
 for f in .device/data/*.xz; do xz -dc "$f" > "$work/data/$(basename "$f" .xz)"; done
 if [ $dry = 1 ]; then say "dry run: pack unpacked into $work; no merge run"; exit 0; fi
 
