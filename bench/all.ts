@@ -16,10 +16,11 @@ const quick = values.quick ?? false;
 // 2 cores) on the MLP pairs only
 const benches: [string, string[]][] = [
   ...(quick
-    ? [['quality', ['--eval', '2000', '--only', 'mnist-mlp3x512,fashion-mlp6x128']], ['quality', ['--eval', '2000', '--only', 'fashion-vgg,fashion-resnet-bn', '--methods', 'weight,activation']]] as [string, string[]][]
+    ? [['quality', ['--eval', '2000', '--only', 'mnist-mlp3x512,fashion-mlp6x128']], ['quality', ['--eval', '2000', '--only', 'fashion-vgg,fashion-resnet-bn,fashion-vit', '--methods', 'weight,activation']]] as [string, string[]][]
     : [['quality', []] as [string, string[]]]),
   ['lap', quick ? ['--sizes', '256,1024', '--reps', '3'] : []],
-  ['merge', []],
+  // the full run also puts the VGG pair on both engines beside PyTorch (tens of minutes on 2 cores)
+  ['merge', quick ? ['--pairs', 'fashion-mlp6x128'] : []],
   ['api', quick ? ['--seconds', '2'] : []],
 ];
 const dir = mkdtempSync(join(tmpdir(), 'basin-bench-'));

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LocalMergeRequest, type Report } from '../src/contracts/index.ts';
 import { initBackend } from '../src/pipeline/runtime/backend.ts';
+import { createEngine, type EngineName } from '../src/pipeline/runtime/engines.ts';
 import { runMerge } from '../src/pipeline/merge.ts';
 import { prepareMerge } from '../src/pipeline/prepare.ts';
 import { fileSource, nodeHost } from '../src/pipeline/runtime/nodeHost.ts';
@@ -15,17 +16,18 @@ export function exampleExists(name: string): boolean {
 }
 
 /** Merge an example pair with its committed request, overridden field by field. */
-export async function mergeExample(name: string, overrides: Record<string, unknown>): Promise<{ report: Report; seconds: number }> {
+export async function mergeExample(name: string, overrides: Record<string, unknown>, engineName?: EngineName): Promise<{ report: Report; seconds: number }> {
   const backend = await initBackend({ hasGpuDevice: nodeHost.hasGpuDevice });
   const dir = join(examplesDir, name);
   const raw = JSON.parse(await readFile(join(dir, 'request.json'), 'utf8'));
   const request = LocalMergeRequest.parse({ ...raw, ...overrides });
+  const { engine } = await createEngine({ prefer: engineName && [engineName], threads: nodeHost.threads(), batchSize: request.compute.batchSize });
   const t0 = performance.now();
   const prepared = await prepareMerge(request, async (ref) => {
     if (!('path' in ref)) throw new Error('examples use local paths');
     return fileSource(join(dir, ref.path));
   }, nodeHost);
-  const { report } = runMerge({ ...prepared, options: request, backend: backend.name, loadSeconds: (performance.now() - t0) / 1000 });
+  const { report } = await runMerge({ ...prepared, options: request, backend: backend.name, engine, loadSeconds: (performance.now() - t0) / 1000 });
   return { report, seconds: (performance.now() - t0) / 1000 };
 }
 

@@ -9,51 +9,12 @@ with SciPy's linear_sum_assignment, visiting the permutations in the same seeded
   npx tsx bench/compare-reference.ts   # runs both and compares
 """
 import json
-import struct
 import sys
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-
-def load(path):
-    with open(path, 'rb') as f:
-        n = struct.unpack('<Q', f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, e in header.items():
-        if name == '__metadata__':
-            continue
-        assert e['dtype'] == 'F32', f'{name}: only F32 here'
-        b, end = e['data_offsets']
-        out[name] = np.frombuffer(data[b:end], dtype='<f4').reshape(e['shape']).astype(np.float64)
-    return out
-
-
-def mulberry32(seed):
-    a = seed & 0xFFFFFFFF
-
-    def imul(x, y):
-        return (x * y) & 0xFFFFFFFF
-
-    def rand():
-        nonlocal a
-        a = (a + 0x6D2B79F5) & 0xFFFFFFFF
-        t = a
-        t = imul(t ^ (t >> 15), t | 1)
-        t ^= (t + imul(t ^ (t >> 7), t | 61)) & 0xFFFFFFFF
-        return ((t ^ (t >> 14)) & 0xFFFFFFFF) / 4294967296
-
-    return rand
-
-
-def random_permutation(n, rand):
-    p = list(range(n))
-    for i in range(n - 1, 0, -1):
-        j = int(rand() * (i + 1))
-        p[i], p[j] = p[j], p[i]
-    return p
+from reference_common import load, mulberry32, random_permutation
 
 
 def main(path_a, path_b, max_iter=100, seed=0):

@@ -1,6 +1,6 @@
 /**
  * Trains the example pairs (seeds 1 and 2) on the built-in data with tfjs and writes them under
- * examples/<name>/ with a merge request per pair. Not part of CI: `npm run examples:train [-- --only NAME]`.
+ * examples/<name>/ with a merge request per pair. Not part of CI: `npm run examples:train [-- --only NAME] [-- --seed 1|2]`.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -90,7 +90,7 @@ async function trainOne(example: (typeof EXAMPLES)[number], seed: number, train:
 }
 
 async function main() {
-  const { values } = parseArgs({ options: { only: { type: 'string' } } });
+  const { values } = parseArgs({ options: { only: { type: 'string' }, seed: { type: 'string' } } });
   const backend = await initBackend({ hasGpuDevice: nodeHost.hasGpuDevice });
   console.log(`backend: ${backend.name}`);
   for (const example of EXAMPLES) {
@@ -99,7 +99,8 @@ async function main() {
     const test = await loadBuiltin(nodeHost.packageFiles, example.dataset, 'test');
     const dir = join(root, example.name);
     await mkdir(dir, { recursive: true });
-    for (const seed of [1, 2]) {
+    // --seed N trains one model of each pair (two processes can then share a machine's cores)
+    for (const seed of values.seed ? [Number(values.seed)] : [1, 2]) {
       const state = await trainOne(example, seed, train, test);
       await writeSafetensorsFile(join(dir, `seed${seed}.safetensors`), state, { format: 'pt', producer: 'basin examples:train', seed: String(seed) });
     }
@@ -107,7 +108,7 @@ async function main() {
       models: [{ path: 'seed1.safetensors' }, { path: 'seed2.safetensors' }],
       architecture: example.architecture,
       data: { calibration: { builtin: example.dataset, split: 'train', limit: 5000 }, evaluation: { builtin: example.dataset, split: 'test' } },
-      alignment: { method: 'weight', seed: 0 },
+      alignment: { method: example.alignment ?? 'weight', seed: 0 },
       repair: { method: 'auto' },
       sweep: { points: 11 },
     };

@@ -3,6 +3,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { describeIssues, issuesLine, LocalMergeRequest } from '../contracts/index.ts';
 import { initBackend } from '../pipeline/runtime/backend.ts';
+import { createEngine, type EngineName } from '../pipeline/runtime/engines.ts';
 import { EngineError } from '../pipeline/errors.ts';
 import { runMerge } from '../pipeline/merge.ts';
 import { prepareMerge, type OpenSource } from '../pipeline/prepare.ts';
@@ -14,14 +15,15 @@ import { progressReporter } from './progress.ts';
 import { openPath, readStructured, UsageError } from './files.ts';
 import { inspect, INSPECT_USAGE } from './inspect.ts';
 
-const USAGE = `usage: basin-merge merge REQUEST.json|REQUEST.yaml [--out DIR] [--backend NAME[,NAME...]]
+const USAGE = `usage: basin-merge merge REQUEST.json|REQUEST.yaml [--out DIR] [--engine onnxruntime|tfjs] [--backend NAME[,NAME...]]
        ${INSPECT_USAGE}
 
 merge runs a merge locally (no server): reads the request (the API's merge request, see README.md or
 openapi.yaml; models and datasets may also be {"path": ...}, relative to the request file:
 safetensors, torch.save files, model folders or archives; "architecture" may be left out to read it
 from the checkpoint), writes merged.safetensors, report.json, report.svg and report.html to --out
-(default ./out).
+(default ./out). --engine: the forward passes' engine (default onnxruntime, falling back to tfjs);
+--backend: the TensorFlow.js backend order.
 inspect shows what basin reads in a checkpoint and the architecture it detects.
 Example: basin-merge merge examples/fashion-mlp6x128/request.json --out out/fashion`;
 
@@ -38,7 +40,7 @@ export async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: argv, allowPositionals: true,
       options: {
-        out: { type: 'string', default: 'out' }, backend: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        out: { type: 'string', default: 'out' }, backend: { type: 'string' }, engine: { type: 'string' }, help: { type: 'boolean', short: 'h' },
         json: { type: 'boolean' }, architecture: { type: 'string' }, input: { type: 'string' },
       },
     });
@@ -70,11 +72,15 @@ export async function main(argv: string[]): Promise<number> {
     const progress = progressReporter();
     const t0 = performance.now();
     const backend = await initBackend({ prefer: parsed.values.backend?.split(','), hasGpuDevice: nodeHost.hasGpuDevice });
+    const engines = parsed.values.engine?.split(',').map((s) => s.trim()) as EngineName[] | undefined;
+    if (engines?.some((e) => e !== 'onnxruntime' && e !== 'tfjs')) throw new UsageError(`bad_request: --engine takes onnxruntime or tfjs, got "${parsed.values.engine}"`);
+    const { engine } = await createEngine({ prefer: engines, threads: nodeHost.threads(), batchSize: request.compute.batchSize });
     const prepared = await prepareMerge(request, open, nodeHost);
-    const { merged, report } = runMerge({
+    const { merged, report } = await runMerge({
       ...prepared,
       options: request,
       backend: backend.name,
+      engine,
       loadSeconds: (performance.now() - t0) / 1000,
       onProgress: (stage, f) => progress.update(stage, f),
     });
@@ -94,7 +100,7 @@ export async function main(argv: string[]): Promise<number> {
     line('naive', v.naive); line('aligned', v.aligned); line('repaired', v.repaired);
     for (const w of report.warnings) console.error(`warning: ${w}`);
     for (const s of report.siteIssues) console.error(`warning: ${s.code} at alpha ${s.alpha}: ${s.message}`);
-    console.log(`wrote ${join(out, 'merged.safetensors')}, report.json, report.svg, report.html (${report.merged.variant} at alpha ${report.merged.alpha}; backend ${report.backend}; ${report.timings.total.toFixed(1)}s)`);
+    console.log(`wrote ${join(out, 'merged.safetensors')}, report.json, report.svg, report.html (${report.merged.variant} at alpha ${report.merged.alpha}; engine ${report.engine?.name ?? report.backend}; ${report.timings.total.toFixed(1)}s)`);
     return 0;
   } catch (e) {
     const msg = userFacing(e);

@@ -57,9 +57,29 @@ export const Resnet50Template = torchvisionResnet('resnet50');
 export const Resnet101Template = torchvisionResnet('resnet101');
 export const Resnet152Template = torchvisionResnet('resnet152');
 
+/**
+ * A Vision Transformer (pre-LN blocks, fused or separate q/k/v) with timm VisionTransformer's tensor
+ * names or Hugging Face ViTForImageClassification's. `mlpHidden` defaults to 4 x dim (timm's
+ * mlp_ratio). With a checkpoint, the expansion follows it where timm's options change names:
+ * no `cls_token`, and `fc_norm` after average pooling instead of `norm` before it.
+ */
+export const VitTemplate = z.strictObject({
+  template: z.literal('vit'),
+  input: z.array(z.number().int().min(1).max(4096)).length(3),
+  patch: z.number().int().min(1).max(256),
+  dim: z.number().int().min(1).max(65_536),
+  depth: z.number().int().min(1).max(256),
+  heads: z.number().int().min(1).max(1024),
+  mlpHidden: z.number().int().min(1).max(262_144).optional(),
+  classes: Classes,
+  pool: z.enum(['token', 'avg']).default('token'),
+  eps: z.number().positive().max(1).default(1e-6),
+  naming: z.enum(['timm', 'hf']).default('timm'),
+});
+
 export const Architecture = z.union([
   GraphArchitecture,
-  z.discriminatedUnion('template', [MlpTemplate, VggTemplate, Resnet20Template, Resnet18Template, Resnet34Template, Resnet50Template, Resnet101Template, Resnet152Template]),
+  z.discriminatedUnion('template', [MlpTemplate, VggTemplate, Resnet20Template, Resnet18Template, Resnet34Template, Resnet50Template, Resnet101Template, Resnet152Template, VitTemplate]),
 ]);
 export type Architecture = z.infer<typeof Architecture>;
 export type GraphArchitecture = z.infer<typeof GraphArchitecture>;

@@ -385,6 +385,11 @@ export interface components {
                     id?: string;
                     inputs?: string[];
                     name?: string;
+                    /**
+                     * @default none
+                     * @enum {string}
+                     */
+                    approximate: "none" | "tanh";
                 } | {
                     /** @enum {string} */
                     type: "identity";
@@ -420,6 +425,67 @@ export interface components {
                     id?: string;
                     inputs: string[];
                     name?: string;
+                } | {
+                    /** @enum {string} */
+                    type: "patchembed";
+                    id?: string;
+                    inputs?: string[];
+                    name: string;
+                    patch?: number;
+                    out?: number;
+                    /** @default true */
+                    bias: boolean;
+                } | {
+                    /** @enum {string} */
+                    type: "clstoken";
+                    id?: string;
+                    inputs?: string[];
+                    name: string;
+                    count?: number;
+                } | {
+                    /** @enum {string} */
+                    type: "posembed";
+                    id?: string;
+                    inputs?: string[];
+                    name: string;
+                } | {
+                    /** @enum {string} */
+                    type: "attention";
+                    id?: string;
+                    inputs?: string[];
+                    name: string;
+                    heads: number;
+                    /**
+                     * @default fused
+                     * @enum {string}
+                     */
+                    qkv: "fused" | "separate";
+                    /** @default false */
+                    causal: boolean;
+                    /** @default true */
+                    qkvBias: boolean;
+                    /** @default true */
+                    projBias: boolean;
+                    names?: {
+                        qkv?: string;
+                        q?: string;
+                        k?: string;
+                        v?: string;
+                        proj?: string;
+                    };
+                } | {
+                    /** @enum {string} */
+                    type: "tokenpool";
+                    id?: string;
+                    inputs?: string[];
+                    name?: string;
+                    /**
+                     * @default token
+                     * @enum {string}
+                     */
+                    pool: "token" | "avg";
+                    /** @default 0 */
+                    skip: number;
                 })[];
                 output?: string;
             } | {
@@ -576,6 +642,29 @@ export interface components {
                 classes: number;
                 /** @default 64 */
                 width: number;
+            } | {
+                /** @enum {string} */
+                template: "vit";
+                input: number[];
+                patch: number;
+                dim: number;
+                depth: number;
+                heads: number;
+                mlpHidden?: number;
+                /** @default 10 */
+                classes: number;
+                /**
+                 * @default token
+                 * @enum {string}
+                 */
+                pool: "token" | "avg";
+                /** @default 0.000001 */
+                eps: number;
+                /**
+                 * @default timm
+                 * @enum {string}
+                 */
+                naming: "timm" | "hf";
             };
             /** @default false */
             allowUnusedTensors: boolean;
@@ -869,6 +958,11 @@ export interface components {
                             id?: string;
                             inputs?: string[];
                             name?: string;
+                            /**
+                             * @default none
+                             * @enum {string}
+                             */
+                            approximate: "none" | "tanh";
                         } | {
                             /** @enum {string} */
                             type: "identity";
@@ -904,6 +998,67 @@ export interface components {
                             id?: string;
                             inputs: string[];
                             name?: string;
+                        } | {
+                            /** @enum {string} */
+                            type: "patchembed";
+                            id?: string;
+                            inputs?: string[];
+                            name: string;
+                            patch?: number;
+                            out?: number;
+                            /** @default true */
+                            bias: boolean;
+                        } | {
+                            /** @enum {string} */
+                            type: "clstoken";
+                            id?: string;
+                            inputs?: string[];
+                            name: string;
+                            count?: number;
+                        } | {
+                            /** @enum {string} */
+                            type: "posembed";
+                            id?: string;
+                            inputs?: string[];
+                            name: string;
+                        } | {
+                            /** @enum {string} */
+                            type: "attention";
+                            id?: string;
+                            inputs?: string[];
+                            name: string;
+                            heads: number;
+                            /**
+                             * @default fused
+                             * @enum {string}
+                             */
+                            qkv: "fused" | "separate";
+                            /** @default false */
+                            causal: boolean;
+                            /** @default true */
+                            qkvBias: boolean;
+                            /** @default true */
+                            projBias: boolean;
+                            names?: {
+                                qkv?: string;
+                                q?: string;
+                                k?: string;
+                                v?: string;
+                                proj?: string;
+                            };
+                        } | {
+                            /** @enum {string} */
+                            type: "tokenpool";
+                            id?: string;
+                            inputs?: string[];
+                            name?: string;
+                            /**
+                             * @default token
+                             * @enum {string}
+                             */
+                            pool: "token" | "avg";
+                            /** @default 0 */
+                            skip: number;
                         })[];
                         output?: string;
                     } | {
@@ -1060,6 +1215,29 @@ export interface components {
                         classes: number;
                         /** @default 64 */
                         width: number;
+                    } | {
+                        /** @enum {string} */
+                        template: "vit";
+                        input: number[];
+                        patch: number;
+                        dim: number;
+                        depth: number;
+                        heads: number;
+                        mlpHidden?: number;
+                        /** @default 10 */
+                        classes: number;
+                        /**
+                         * @default token
+                         * @enum {string}
+                         */
+                        pool: "token" | "avg";
+                        /** @default 0.000001 */
+                        eps: number;
+                        /**
+                         * @default timm
+                         * @enum {string}
+                         */
+                        naming: "timm" | "hf";
                     };
                     /** @default false */
                     allowUnusedTensors: boolean;
@@ -1177,6 +1355,7 @@ export interface components {
                     };
                     /** @enum {string} */
                     method?: "repair" | "reset";
+                    sites?: string[];
                 };
                 aligned?: {
                     loss: number[];
@@ -1195,6 +1374,7 @@ export interface components {
                     };
                     /** @enum {string} */
                     method?: "repair" | "reset";
+                    sites?: string[];
                 };
                 repaired?: {
                     loss: number[];
@@ -1213,6 +1393,7 @@ export interface components {
                     };
                     /** @enum {string} */
                     method?: "repair" | "reset";
+                    sites?: string[];
                 };
             };
             reduction: {
@@ -1241,6 +1422,12 @@ export interface components {
                 total: number;
             };
             backend: string;
+            engine?: {
+                /** @enum {string} */
+                name: "onnxruntime" | "tfjs";
+                device: string;
+                threads?: number;
+            };
             merged: {
                 alpha: number;
                 /** @enum {string} */

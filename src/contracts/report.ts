@@ -8,6 +8,8 @@ export const VariantReport = z.object({
   barrier: z.object({ loss: Barrier, accuracy: Barrier }),
   /** repaired variant only: which correction produced it */
   method: z.enum(['repair', 'reset']).optional(),
+  /** repaired variant only: the layers corrected (REPAIR's sites; the BatchNorm layers RESET re-estimates) */
+  sites: z.array(z.string()).optional(),
 });
 export const PermutationReport = z.object({ name: z.string(), size: z.number().int(), axes: z.array(z.string()) });
 export const SiteIssue = z.object({ site: z.string(), alpha: z.number(), code: z.string(), message: z.string() });
@@ -40,7 +42,10 @@ export const Report = z.object({
     lossTrace: z.array(z.array(z.number())).optional(),
   }),
   timings: z.object({ load: z.number(), align: z.number(), repair: z.number(), sweep: z.number(), total: z.number() }),
+  /** the tfjs backend (gradients of the learned alignments, weight matching's products) */
   backend: z.string(),
+  /** the engine of the forward passes (evaluation, REPAIR/RESET and activation statistics) */
+  engine: z.object({ name: z.enum(['onnxruntime', 'tfjs']), device: z.string(), threads: z.number().int().optional() }).optional(),
   merged: z.object({ alpha: z.number(), variant: Variant }),
   models: z.number().int(),
   /** a short name per model (file, object or upload id), for titles */

@@ -4,9 +4,14 @@
  * cancel is a kill; and tfjs memory (wasm's never shrinks) is returned to the system after each job.
  *
  *   child.ts run TENANT JOB_ID   <- `request` (the stored request) -> progress messages, then `done` or `failed`
- *   child.ts probe               -> `backend` (which backend this host would use, for /healthz)
+ *   child.ts probe               -> `backend` (which tfjs backend and forward engine this host would use, for /healthz)
+ *
+ * ONNX Runtime runs inside the child too: its thread pool (BASIN_THREADS, default the machine's
+ * cores) sleeps between passes rather than spinning, and its memory arena goes with the process.
  */
 import { initBackend } from '../pipeline/runtime/backend.ts';
+import type { EngineInfo } from '../pipeline/runtime/engine.ts';
+import { createEngine } from '../pipeline/runtime/engines.ts';
 import { nodeHost } from '../pipeline/runtime/nodeHost.ts';
 import { allowedBucketsFromEnv, storeFromEnv } from '../storage/env.ts';
 import { nodeOutbound } from '../storage/outbound/node.ts';
@@ -21,13 +26,13 @@ export type ChildMessage =
   | { type: 'progress'; stage: JobStage; fraction: number }
   | { type: 'done'; backend: string }
   | { type: 'failed'; code: string; message: string }
-  | { type: 'backend'; name: string; tried: { name: string; ok: boolean; reason?: string }[] };
+  | { type: 'backend'; name: string; tried: { name: string; ok: boolean; reason?: string }[]; engine: EngineInfo; engineTried: { name: string; ok: boolean; reason?: string }[] };
 
 const send = (m: ChildMessage) => new Promise<void>((ok) => (process.send ? process.send(m, undefined, undefined, () => ok()) : ok()));
 
 /**
- * The engine checks its signal at every batch. Nothing else can run during the synchronous merge
- * (no IPC disconnect event, no timer), so that check is where the child looks whether the runner
+ * The engine checks its signal at every batch. The merge is synchronous for long stretches (tfjs
+ * passes, weight matching: no IPC disconnect event, no timer runs then), so that check is where the child looks whether the runner
  * still exists: a runner killed with SIGKILL must not leave an orphan merging and writing.
  */
 let finished = false;
@@ -61,7 +66,9 @@ async function main(argv: string[]): Promise<void> {
   const [command, tenant, jobId] = argv;
   if (command === 'probe') {
     const info = await initBackend({ hasGpuDevice: nodeHost.hasGpuDevice });
-    await send({ type: 'backend', name: info.name, tried: info.tried });
+    // the forward engine as jobs choose it (compute.batchSize only matters to the tfjs fallback)
+    const choice = await createEngine({ threads: nodeHost.threads(), batchSize: 500 });
+    await send({ type: 'backend', name: info.name, tried: info.tried, engine: choice.engine.info, engineTried: choice.tried });
     return;
   }
   if (command !== 'run' || !tenant || !jobId) throw new Error('usage: child.ts run TENANT JOB_ID | probe');

@@ -1,5 +1,6 @@
 import { MergeRequest, type Report } from '../contracts/index.ts';
 import { initBackend } from '../pipeline/runtime/backend.ts';
+import { createEngine } from '../pipeline/runtime/engines.ts';
 import { runMerge } from '../pipeline/merge.ts';
 import { prepareMerge, type OpenSource } from '../pipeline/prepare.ts';
 import { encodeSafetensors } from '../pipeline/io/safetensors.ts';
@@ -73,16 +74,18 @@ export async function executeJob(opts: ExecuteOptions): Promise<Report> {
   if (!parsed.success) throw new JobFailure('bad_request', `stored request does not validate: ${parsed.error.issues[0]?.message}`);
   const request = parsed.data;
   const backend = await initBackend({ hasGpuDevice: nodeHost.hasGpuDevice });
+  const { engine } = await createEngine({ threads: nodeHost.threads(), batchSize: request.compute.batchSize });
   const open = opts.open ?? remoteSources(store, tenant, opts.allowedBuckets, opts.outbound ?? nodeOutbound(publicOnly));
-  let result: ReturnType<typeof runMerge>;
+  let result: Awaited<ReturnType<typeof runMerge>>;
   try {
     const prepared = await prepareMerge(request, open, nodeHost);
     opts.signal?.throwIfAborted();
     progress('load', 1);
-    result = runMerge({
+    result = await runMerge({
       ...prepared,
       options: request,
       backend: backend.name,
+      engine,
       loadSeconds: (performance.now() - t0) / 1000,
       onProgress: progress,
       signal: opts.signal,

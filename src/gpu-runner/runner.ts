@@ -6,8 +6,17 @@ import type { ChildMessage } from './child.ts';
 import type { RunnerConfig } from './config.ts';
 import { forkChild, runJob, type LifecycleDeps, type RunnerLog } from './lifecycle.ts';
 import { WebhookSender, type WebhookSenderOptions } from './webhooks.ts';
+import type { EngineInfo } from '../pipeline/runtime/engine.ts';
 
-export interface BackendStatus { name: string | null; tried: { name: string; ok: boolean; reason?: string }[]; error?: string }
+export interface BackendStatus {
+  /** the tfjs backend */
+  name: string | null;
+  tried: { name: string; ok: boolean; reason?: string }[];
+  /** the forward engine (ONNX Runtime, or tfjs as the fallback) */
+  engine?: EngineInfo;
+  engineTried?: { name: string; ok: boolean; reason?: string }[];
+  error?: string;
+}
 
 /**
  * The runner: takes merge jobs from the queue in PostgreSQL (`concurrency` at a time; any number of
@@ -42,7 +51,7 @@ export function createRunner(config: RunnerConfig, options: { webhooks?: Webhook
     new Promise<void>((done) => {
       const child = forkChild(['probe'], config.storage);
       child.on('message', (m: ChildMessage) => {
-        if (m.type === 'backend') Object.assign(backend, { name: m.name, tried: m.tried });
+        if (m.type === 'backend') Object.assign(backend, { name: m.name, tried: m.tried, engine: m.engine, engineTried: m.engineTried });
       });
       child.once('exit', (code) => {
         if (!backend.name) backend.error = `backend probe exited with code ${code}`;

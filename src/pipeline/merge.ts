@@ -6,7 +6,8 @@ import type { ModelGraph } from './model/graph.ts';
 import { lerpStates, meanStates } from './model/interpolate.ts';
 import { alignmentMethods, learnedOptions } from './align/methods.ts';
 import { correctionMethods, type Correction } from './correct/methods.ts';
-import { evaluate, type Evaluation } from './model/passes.ts';
+import type { Evaluation, ForwardEngine } from './runtime/engine.ts';
+import { tfjsEngine } from './runtime/tfjsEngine.ts';
 import { describeAxis, inferPermutationSpec } from './model/permspec.ts';
 import type { SiteIssue } from './correct/repair.ts';
 import type { StateDict } from './model/tensor.ts';
@@ -20,7 +21,10 @@ export interface MergeInputs {
   evaluation: Dataset;
   calibration: Dataset;
   options: MergeOptions;
+  /** the tfjs backend (the learned alignments' gradients; weight matching's products) */
   backend: string;
+  /** the forward passes without gradient; default: tfjs in batches of compute.batchSize */
+  engine?: ForwardEngine;
   unusedTensors?: string[];
   warnings?: string[];
   /** a short name per model, for the report */
@@ -49,9 +53,10 @@ export function resolveCorrection(method: MergeOptions['repair']['method'], grap
  * interpolations, compute barriers, and return the merged weights with the report (DESIGN 4.3-4.5).
  * For N > 2 models the path runs from model 0 (alpha 0) to the mean of the others (alpha 1).
  */
-export function runMerge(inputs: MergeInputs): MergeResult {
+export async function runMerge(inputs: MergeInputs): Promise<MergeResult> {
   const t0 = now();
   const { graph, models, evaluation, calibration, options, signal } = inputs;
+  const engine = inputs.engine ?? tfjsEngine(options.compute.batchSize);
   if (models.length < 2) throw new MergeError('too_few_models', 'a merge needs at least two models');
   const progress = inputs.onProgress ?? (() => {});
   const spec = inferPermutationSpec(graph);
@@ -68,8 +73,8 @@ export function runMerge(inputs: MergeInputs): MergeResult {
 
   progress('align', 0);
   const tAlign = now();
-  const alignment = alignmentMethods[method].align({
-    graph, spec, models, calibration, batchSize, signal,
+  const alignment = await alignmentMethods[method].align({
+    graph, spec, models, calibration, engine, batchSize, signal,
     seed: options.alignment.seed, maxIterations: options.alignment.maxIterations, strategy: options.alignment.strategy, learned: learnedOptions(options.alignment),
     progress: (f) => progress('align', f),
   });
@@ -81,8 +86,8 @@ export function runMerge(inputs: MergeInputs): MergeResult {
   progress('repair', 0);
   let corrector: Correction | undefined;
   if (correction !== 'none') {
-    corrector = correctionMethods[correction].prepare({
-      graph, spec, calibration, batchSize, signal, logits: options.repair.logits,
+    corrector = await correctionMethods[correction].prepare({
+      graph, spec, calibration, engine, signal, logits: options.repair.logits,
       sides: [[alignment.aligned[0]], alignment.aligned.slice(1)],
     });
   }
@@ -99,10 +104,10 @@ export function runMerge(inputs: MergeInputs): MergeResult {
   // the returned weights usually sit on the grid: keep that one state rather than correcting twice
   // (which would also report its site issues twice)
   let kept: StateDict | undefined;
-  const corrected = (alpha: number): StateDict => {
+  const corrected = async (alpha: number): Promise<StateDict> => {
     if (alpha === outputAlpha && kept) return kept;
     const t = now();
-    const r = corrector!.apply(lerpStates(alignedEnds[0], alignedEnds[1], alpha), alpha);
+    const r = await corrector!.apply(lerpStates(alignedEnds[0], alignedEnds[1], alpha), alpha);
     repairSeconds += now() - t;
     repairInSweep += now() - t;
     siteIssues.push(...r.issues.map((i) => ({ ...i, alpha })));
@@ -113,10 +118,23 @@ export function runMerge(inputs: MergeInputs): MergeResult {
   let done = 0;
   const step = () => progress('sweep', ++done / steps);
   progress('sweep', 0);
+  const evaluate = (state: StateDict) => engine.evaluate(graph, state, evaluation, signal);
+  // the path's ends are the same nets for naive and aligned: model 0 at alpha 0 (alignment leaves
+  // it as it is) and, for two models, model 1 at alpha 1 (aligned: the same net with its units
+  // permuted, so the same function): each is evaluated once, as it is rather than as a lerp
+  const ends = new Map<number, Promise<Evaluation>>();
+  const endpoint = (alpha: number): Promise<Evaluation> | undefined => {
+    if (alpha !== 0 && !(alpha === 1 && models.length === 2)) return undefined;
+    if (alpha === 0 && alignedEnds[0] !== naiveEnds[0]) return undefined;
+    let e = ends.get(alpha);
+    if (!e) ends.set(alpha, (e = evaluate(naiveEnds[alpha])));
+    return e;
+  };
+  const interpolated = (pair: [StateDict, StateDict], alpha: number) => endpoint(alpha) ?? evaluate(lerpStates(pair[0], pair[1], alpha));
   for (const alpha of alphas) {
-    curves.naive!.push(evaluate(graph, lerpStates(naiveEnds[0], naiveEnds[1], alpha), evaluation, batchSize, signal)); step();
-    if (curves.aligned) { curves.aligned.push(evaluate(graph, lerpStates(alignedEnds[0], alignedEnds[1], alpha), evaluation, batchSize, signal)); step(); }
-    if (curves.repaired) { curves.repaired.push(evaluate(graph, corrected(alpha), evaluation, batchSize, signal)); step(); }
+    curves.naive!.push(await interpolated(naiveEnds, alpha)); step();
+    if (curves.aligned) { curves.aligned.push(await interpolated(alignedEnds, alpha)); step(); }
+    if (curves.repaired) { curves.repaired.push(await evaluate(await corrected(alpha))); step(); }
   }
   // the sweep's figure is evaluation alone; REPAIR/RESET passes inside it count under repair
   const sweepSeconds = now() - tSweep - repairInSweep;
@@ -124,7 +142,7 @@ export function runMerge(inputs: MergeInputs): MergeResult {
   const variantReport = (evals: Evaluation[], correctionMethod?: 'repair' | 'reset'): VariantReport => {
     const loss = evals.map((e) => e.loss);
     const accuracy = evals.map((e) => e.accuracy);
-    return { loss, accuracy, barrier: { loss: barrier(alphas, loss), accuracy: barrier(alphas, accuracy, true) }, ...(correctionMethod ? { method: correctionMethod } : {}) };
+    return { loss, accuracy, barrier: { loss: barrier(alphas, loss), accuracy: barrier(alphas, accuracy, true) }, ...(correctionMethod ? { method: correctionMethod, sites: corrector!.sites } : {}) };
   };
   const variants: Report['variants'] = { naive: variantReport(curves.naive!) };
   if (curves.aligned) variants.aligned = variantReport(curves.aligned);
@@ -134,7 +152,7 @@ export function runMerge(inputs: MergeInputs): MergeResult {
   progress('output', 0);
   const merged = outputVariant === 'naive' ? lerpStates(naiveEnds[0], naiveEnds[1], outputAlpha)
     : outputVariant === 'aligned' ? lerpStates(alignedEnds[0], alignedEnds[1], outputAlpha)
-    : corrected(outputAlpha);
+    : await corrected(outputAlpha);
   for (const t of merged.values()) {
     if (t.kind === 'float' && !t.data.every(Number.isFinite)) throw new MergeError('non_finite_result', 'the merged weights contain NaN or infinite values');
   }
@@ -163,6 +181,7 @@ export function runMerge(inputs: MergeInputs): MergeResult {
     },
     timings: { load: loadSeconds, align: alignSeconds, repair: repairSeconds, sweep: sweepSeconds, total: loadSeconds + now() - t0 },
     backend: inputs.backend,
+    engine: engine.info,
     merged: { alpha: outputAlpha, variant: outputVariant },
     models: models.length,
     ...(inputs.modelNames ? { modelNames: inputs.modelNames } : {}),

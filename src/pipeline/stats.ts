@@ -22,6 +22,25 @@ export class ChannelMoments {
     }
     this.count = total;
   }
+  /**
+   * add one batch given as `groups` groups of `size` values each (a sample's positions): each
+   * group's per-channel mean and, unless every group is a single value, its (population) variance,
+   * row-major [groups, channels]; combined in Float64 by the law of total variance
+   */
+  addGroups(means: ArrayLike<number>, variances: ArrayLike<number> | undefined, groups: number, size: number): void {
+    const C = this.channels;
+    const mean = new Float64Array(C);
+    const m2 = new Float64Array(C);
+    for (let g = 0; g < groups; g++) for (let c = 0; c < C; c++) mean[c] += means[g * C + c];
+    for (let c = 0; c < C; c++) mean[c] /= groups;
+    for (let g = 0; g < groups; g++) {
+      for (let c = 0; c < C; c++) {
+        const d = means[g * C + c] - mean[c];
+        m2[c] += d * d + (variances ? variances[g * C + c] : 0);
+      }
+    }
+    this.addBatch(mean, m2.map((v) => v / groups), groups * size);
+  }
   get n(): number { return this.count; }
   variance(): Float64Array { return this.m2.map((v) => v / Math.max(this.count, 1)); }
   std(): Float64Array { return this.variance().map(Math.sqrt); }

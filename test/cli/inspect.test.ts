@@ -46,16 +46,14 @@ describe('basin inspect', () => {
     expect(r.stdout).toMatch(/problems +none/);
   });
 
-  it('a tfjs folder, a Hugging Face archive and a ViT (which basin cannot merge yet) with --json', () => {
+  it('a tfjs folder, a Hugging Face archive and a Hugging Face ViT with --json', () => {
     const tfjs = json(['inspect', join(fixtures, 'tfjs_residual')]);
     expect(tfjs).toMatchObject({ format: 'tfjs-layers', architecture: { source: 'model.json', architecture: { layout: 'tfjs', input: [6, 6, 2] } }, problems: [] });
     const hf = json(['inspect', join(fixtures, 'hf_resnet.tar')]);
     expect(hf.notes).toContain('weights read from pytorch_model.bin');
     expect(hf.architecture?.family).toMatch(/ResNetForImageClassification/);
     const vit = json(['inspect', join(fixtures, 'hf_vit')]);
-    expect(vit.architecture).toBeNull();
-    expect(vit.problems[0].code).toMatch(/^(not_supported_yet)$/);
-    expect(vit.problems[0].message).toMatch(/"template":"vit".*"heads":2.*"naming":"hf"/);
+    expect(vit).toMatchObject({ architecture: { source: 'config.json', architecture: { template: 'vit', heads: 2, naming: 'hf' } }, problems: [] });
   });
 
   it('problems a merge would meet: a shape that does not fit, unused and non-finite tensors (architecture inline or a YAML file)', () => {

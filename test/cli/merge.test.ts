@@ -16,18 +16,24 @@ function basin(...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Merge an example pair through the CLI with its request on `limit` images and a sweep of `points`; returns the output folder. */
+function mergeExample(example: string, limit: number, points: number): string {
+  const dir = mkdtempSync(join(tmpdir(), 'basin-cli-'));
+  const request = JSON.parse(readFileSync(join(example, 'request.json'), 'utf8'));
+  request.models = request.models.map((m: { path: string }) => ({ path: join(example, m.path) }));
+  request.data = { calibration: { builtin: 'fashion-mnist', split: 'train', limit }, evaluation: { builtin: 'fashion-mnist', split: 'test', limit } };
+  request.sweep = { points };
+  writeFileSync(join(dir, 'request.json'), JSON.stringify(request));
+  const out = join(dir, 'out');
+  const r = basin('merge', join(dir, 'request.json'), '--out', out);
+  expect(r.stderr).not.toMatch(/internal error/);
+  expect(r.code).toBe(0);
+  return out;
+}
+
 describe('basin merge (CLI)', () => {
   it('merges the committed Fashion-MNIST MLP pair: report structure, weights, and REPAIR lowers the aligned barrier', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'basin-cli-'));
-    const request = JSON.parse(readFileSync(join(example, 'request.json'), 'utf8'));
-    request.models = request.models.map((m: { path: string }) => ({ path: join(example, m.path) }));
-    request.data = { calibration: { builtin: 'fashion-mnist', split: 'train', limit: 2000 }, evaluation: { builtin: 'fashion-mnist', split: 'test', limit: 2000 } };
-    request.sweep = { points: 5 };
-    writeFileSync(join(dir, 'request.json'), JSON.stringify(request));
-    const out = join(dir, 'out');
-    const r = basin('merge', join(dir, 'request.json'), '--out', out);
-    expect(r.stderr).not.toMatch(/internal error/);
-    expect(r.code).toBe(0);
+    const out = mergeExample(example, 2000, 5);
     for (const f of ['merged.safetensors', 'report.json', 'report.svg', 'report.html']) expect(existsSync(join(out, f))).toBe(true);
     expect(readFileSync(join(out, 'report.html'), 'utf8')).toMatch(/^<!doctype html>[\s\S]*<svg[\s\S]*Permutation spaces/);
     const report = Report.parse(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')));
@@ -47,6 +53,22 @@ describe('basin merge (CLI)', () => {
       expect([...tensors.keys()].sort()).toEqual([1, 3, 5, 7, 9, 11, 13].flatMap((i) => [`layers.${i}.bias`, `layers.${i}.weight`]).sort());
       expect(readFileSync(join(out, 'report.svg'), 'utf8')).toMatch(/^<svg[\s\S]*polyline[\s\S]*<\/svg>$/);
     });
+  });
+
+  it('merges the committed ViT pair (vit template, timm names): its request\'s activation matching lowers the barrier; the report names the spaces and the corrected sites', async () => {
+    const out = mergeExample(join(root, 'examples', 'fashion-vit'), 1000, 3);
+    const report = Report.parse(JSON.parse(readFileSync(join(out, 'report.json'), 'utf8')));
+    // the stream, and per block the q/k units, the v units and the MLP hidden units
+    expect(report.alignment.method).toBe('activation');
+    expect(report.alignment.permutations).toHaveLength(1 + 4 * 3);
+    expect(report.alignment.permutations.find((p) => p.axes.includes('blocks.0.attn.qkv.weight:0@64'))?.size).toBe(64);
+    expect(report.variants.naive.accuracy[0]).toBeGreaterThan(0.8);
+    expect(report.variants.aligned!.barrier.loss.max).toBeLessThan(report.variants.naive.barrier.loss.max);
+    expect(report.variants.aligned!.accuracy[1]).toBeGreaterThan(report.variants.naive.accuracy[1]);
+    expect(report.variants.repaired!.sites).toEqual(expect.arrayContaining(['blocks.0.mlp.fc1', 'blocks.0.attn', 'blocks.3.mlp.fc2']));
+    const { tensors } = await readSafetensors(bufferSource(readFileSync(join(out, 'merged.safetensors'))));
+    expect([...tensors.keys()]).toEqual(expect.arrayContaining(['cls_token', 'pos_embed', 'patch_embed.proj.weight', 'blocks.3.attn.qkv.weight', 'norm.bias', 'head.weight']));
+    expect(tensors.get('blocks.0.attn.qkv.weight')!.shape).toEqual([192, 64]);
   });
 
   it('a YAML request with no architecture: two formats of one Hugging Face ResNet, detected from config.json and said so', () => {

@@ -16,7 +16,7 @@ describe('validation issues people can act on', () => {
       data: { evaluation: { builtin: 'fashion-mnist', split: 'tst' } },
     };
     expect(issues(LocalMergeRequest, input)).toEqual([
-      { path: 'architecture.layers.0.type', message: 'unknown layer type "Linear"; expected one of linear, conv2d, batchnorm, layernorm, relu, gelu, identity, flatten, globalavgpool, maxpool, avgpool, add (did you mean "linear"?)' },
+      { path: 'architecture.layers.0.type', message: 'unknown layer type "Linear"; expected one of linear, conv2d, batchnorm, layernorm, relu, gelu, identity, flatten, globalavgpool, maxpool, avgpool, add, patchembed, clstoken, posembed, attention, tokenpool (did you mean "linear"?)' },
       { path: 'architecture.layers.1.stride', message: 'Invalid input: expected number, received string' },
       { path: 'data.evaluation.split', message: 'Invalid option: expected one of "train"|"test"' },
     ]);
@@ -24,7 +24,7 @@ describe('validation issues people can act on', () => {
 
   it('a template: its own fields, not the layer graph\'s', () => {
     expect(issues(LocalMergeRequest, { ...base, architecture: { template: 'resnet19' } })).toEqual([
-      { path: 'architecture.template', message: 'unknown template "resnet19"; expected one of mlp, vgg, resnet20, resnet18, resnet34, resnet50, resnet101, resnet152' },
+      { path: 'architecture.template', message: 'unknown template "resnet19"; expected one of mlp, vgg, resnet20, resnet18, resnet34, resnet50, resnet101, resnet152, vit' },
     ]);
     expect(issues(LocalMergeRequest, { ...base, architecture: { template: 'mlp', input: [784] } })).toEqual([{ path: 'architecture.widths', message: 'required (array)' }]);
   });

@@ -163,11 +163,11 @@ describe('runner: job lifecycle', () => {
     await waitFor('merge.failed webhook', async () => receiver.received.some((r) => receiver.verify(r).data.id === job.id));
   });
 
-  it('reports its backend on /healthz', async () => {
+  it('reports its backend and forward engine on /healthz', async () => {
     const health = await waitFor('backend probe', async () => {
       const h = (await (await runner.app.request('/healthz')).json()) as { backend: { name: string | null } };
       return h.backend.name && h;
     }, 60_000);
-    expect(health).toMatchObject({ status: 'ok', backend: { name: 'wasm' }, concurrency: 1, running: 0 });
+    expect(health).toMatchObject({ status: 'ok', backend: { name: 'wasm', engine: { name: 'onnxruntime', device: 'cpu' } }, concurrency: 1, running: 0 });
   });
 });

@@ -5,6 +5,7 @@ import { LocalMergeRequest } from '../../src/contracts/index.ts';
 import { buildGraph } from '../../src/pipeline/model/graph.ts';
 import { initState } from '../../src/pipeline/model/init.ts';
 import { runMerge } from '../../src/pipeline/merge.ts';
+import { tfjsEngine } from '../../src/pipeline/runtime/tfjsEngine.ts';
 import { inferPermutationSpec } from '../../src/pipeline/model/permspec.ts';
 import { applyPermutations, invertPerm } from '../../src/pipeline/align/permute.ts';
 import { weightMatching } from '../../src/pipeline/align/weightMatching.ts';
@@ -98,8 +99,8 @@ describe('merge engine on a tiny MLP, against plain arithmetic', () => {
   const evalSet = synthetic(200, 5);
   const calib = synthetic(150, 6);
 
-  it('sweep, REPAIR statistics and barriers agree to 1e-4', () => {
-    const { report, merged } = runMerge({ graph, models: [a, b], evaluation: evalSet, calibration: calib, backend: 'cpu', options: options({ alignment: { method: 'none' }, repair: { method: 'repair' }, sweep: { points: 5 } }) });
+  it('sweep, REPAIR statistics and barriers agree to 1e-4', async () => {
+    const { report, merged } = await runMerge({ graph, models: [a, b], evaluation: evalSet, calibration: calib, backend: 'cpu', options: options({ alignment: { method: 'none' }, repair: { method: 'repair' }, sweep: { points: 5 } }) });
     const [pa, pb] = [plain(a), plain(b)];
     expect(report.alphas).toEqual([0, 0.25, 0.5, 0.75, 1]);
     const naive = report.alphas.map((t) => lossAcc(lerp(pa, pb, t), evalSet));
@@ -125,7 +126,7 @@ describe('merge engine on a tiny MLP, against plain arithmetic', () => {
     expect(report.reduction.alignment).toBeNull();
   });
 
-  it('weight and activation matching recover a planted permutation', () => {
+  it('weight and activation matching recover a planted permutation', async () => {
     const spec = inferPermutationSpec(graph);
     const rand = mulberry32(9);
     const planted = spec.spaces.map((s) => randomPermutation(s.size, rand));
@@ -136,14 +137,14 @@ describe('merge engine on a tiny MLP, against plain arithmetic', () => {
     const shuffled = applyPermutations(noisy, spec, inverse);
     const wm = weightMatching(spec, a, shuffled, { seed: 0, maxIterations: 100 });
     expect(wm.perms.map((p) => Array.from(p))).toEqual(planted.map((p) => Array.from(p)));
-    const am = activationMatching(graph, spec, a, shuffled, calib, 64);
+    const am = await activationMatching(tfjsEngine(64), graph, spec, a, shuffled, calib);
     expect(am.perms.map((p) => Array.from(p))).toEqual(planted.map((p) => Array.from(p)));
   });
 
-  it('refuses requests it cannot honour with a named error, before any work', () => {
-    const run = (over: Record<string, unknown>) => () => runMerge({ graph, models: [a, b], evaluation: evalSet, calibration: calib, backend: 'cpu', options: options(over) });
-    expect(run({ alignment: { method: 'none' }, output: { variant: 'aligned' } })).toThrow(/variant_not_computed|output.variant "aligned" is not computed/);
-    expect(run({ repair: { method: 'reset' } })).toThrow(expect.objectContaining({ code: 'reset_requires_batchnorm' }));
-    expect(() => runMerge({ graph, models: [a], evaluation: evalSet, calibration: calib, backend: 'cpu', options: options({}) })).toThrow(expect.objectContaining({ code: 'too_few_models' }));
+  it('refuses requests it cannot honour with a named error, before any work', async () => {
+    const run = (over: Record<string, unknown>) => runMerge({ graph, models: [a, b], evaluation: evalSet, calibration: calib, backend: 'cpu', options: options(over) });
+    await expect(run({ alignment: { method: 'none' }, output: { variant: 'aligned' } })).rejects.toThrow(/variant_not_computed|output.variant "aligned" is not computed/);
+    await expect(run({ repair: { method: 'reset' } })).rejects.toThrow(expect.objectContaining({ code: 'reset_requires_batchnorm' }));
+    await expect(runMerge({ graph, models: [a], evaluation: evalSet, calibration: calib, backend: 'cpu', options: options({}) })).rejects.toThrow(expect.objectContaining({ code: 'too_few_models' }));
   });
 });

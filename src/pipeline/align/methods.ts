@@ -9,6 +9,7 @@ import type { PermSpec } from '../model/permspec.ts';
 import { SINKHORN_DEFAULTS, sinkhornRebasin } from './sinkhorn.ts';
 import { STE_DEFAULTS, steRebasin } from './ste.ts';
 import type { StateDict } from '../model/tensor.ts';
+import type { ForwardEngine } from '../runtime/engine.ts';
 import { weightMatching } from './weightMatching.ts';
 
 /** The request's options for the learned methods (ste, sinkhorn); unset ones take each method's defaults. */
@@ -21,6 +22,9 @@ export interface AlignContext {
   spec: PermSpec;
   models: readonly StateDict[];
   calibration: Dataset;
+  /** the forward passes without gradient (activation matching's statistics) */
+  engine: ForwardEngine;
+  /** batch of the learned methods' optimiser steps (tfjs) */
   batchSize: number;
   seed: number;
   maxIterations: number;
@@ -45,35 +49,27 @@ export interface Alignment {
 export interface AlignmentMethodImpl {
   /** whether these options read calibration data (sinkhorn does only with a task loss) */
   needsData(options: LearnedRequestOptions): boolean;
-  align(ctx: AlignContext): Alignment;
+  align(ctx: AlignContext): Promise<Alignment>;
 }
 
 const identities = (spec: PermSpec) => spec.spaces.map((s) => identityPerm(s.size));
 
-/**
- * Block-structured spaces (attention heads) need solvers that match heads as blocks; until those
- * exist, every solver refuses such nets rather than return permutations that break them.
- */
-function refuseBlocks(ctx: AlignContext): void {
-  if (ctx.spec.blocks.length) throw new MergeError('unsupported', 'this architecture ties permutation spaces in blocks (attention heads), which no alignment method solves yet; use alignment.method "none"');
-}
-
 /** Align each model to the first, one pairwise problem at a time. */
-function toFirst(ctx: AlignContext, solve: (target: StateDict, source: StateDict, progress: (f: number) => void) => { perms: Perm[]; iterations: number; lossTrace?: number[] }): Alignment {
-  refuseBlocks(ctx);
+type PairSolution = { perms: Perm[]; iterations: number; lossTrace?: number[] };
+async function toFirst(ctx: AlignContext, solve: (target: StateDict, source: StateDict, progress: (f: number) => void) => PairSolution | Promise<PairSolution>): Promise<Alignment> {
   const [first, ...rest] = ctx.models;
   const perms: Perm[][] = [identities(ctx.spec)];
   const aligned = [first];
   const traces: number[][] = [];
   let iterations = 0;
-  rest.forEach((model, i) => {
-    const r = solve(first, model, (f) => ctx.progress((i + Math.min(f, 0.99)) / rest.length));
+  for (const [i, model] of rest.entries()) {
+    const r = await solve(first, model, (f) => ctx.progress((i + Math.min(f, 0.99)) / rest.length));
     perms.push(r.perms);
     aligned.push(applyPermutations(model, ctx.spec, r.perms));
     iterations = Math.max(iterations, r.iterations);
     if (r.lossTrace) traces.push(r.lossTrace);
     ctx.progress((i + 1) / rest.length);
-  });
+  }
   return { aligned, perms, iterations, ...(traces.length ? { lossTrace: traces } : {}) };
 }
 
@@ -127,13 +123,13 @@ function learnedBase(ctx: AlignContext, defaults: { maxSteps: number; learningRa
 export const alignmentMethods: Record<AlignmentMethod, AlignmentMethodImpl> = {
   none: {
     needsData: () => false,
-    align: (ctx) => ({ aligned: [...ctx.models], perms: ctx.models.map(() => identities(ctx.spec)), iterations: 0 }),
+    align: async (ctx) => ({ aligned: [...ctx.models], perms: ctx.models.map(() => identities(ctx.spec)), iterations: 0 }),
   },
   weight: {
     needsData: () => false,
-    align: (ctx) => {
+    align: async (ctx) => {
       // coordinate ascent has no known length: count sweeps against a typical 20
-      const first = toFirst(ctx, (t, s, progress) => weightMatching(ctx.spec, t, s, {
+      const first = await toFirst(ctx, (t, s, progress) => weightMatching(ctx.spec, t, s, {
         seed: ctx.seed, maxIterations: ctx.maxIterations, signal: ctx.signal, onSweep: (k) => progress(k / Math.max(k + 1, 20)),
       }));
       return ctx.strategy === 'mergemany' && ctx.models.length > 2 ? mergeMany(ctx, first) : first;
@@ -141,21 +137,21 @@ export const alignmentMethods: Record<AlignmentMethod, AlignmentMethodImpl> = {
   },
   activation: {
     needsData: () => true,
-    align: (ctx) => {
+    align: async (ctx) => {
       refuseMergeMany(ctx, 'activation');
-      return toFirst(ctx, (t, s) => activationMatching(ctx.graph, ctx.spec, t, s, ctx.calibration, ctx.batchSize, ctx.signal));
+      return toFirst(ctx, (t, s) => activationMatching(ctx.engine, ctx.graph, ctx.spec, t, s, ctx.calibration, ctx.signal));
     },
   },
   ste: {
     needsData: () => true,
-    align: (ctx) => {
+    align: async (ctx) => {
       refuseMergeMany(ctx, 'ste');
       return toFirst(ctx, (t, s, progress) => steRebasin(ctx.graph, ctx.spec, t, s, ctx.calibration, learnedBase(ctx, STE_DEFAULTS, progress)));
     },
   },
   sinkhorn: {
     needsData: (o) => (o.loss ?? SINKHORN_DEFAULTS.loss) !== 'l2',
-    align: (ctx) => {
+    align: async (ctx) => {
       refuseMergeMany(ctx, 'sinkhorn');
       const o = ctx.learned ?? {};
       return toFirst(ctx, (t, s, progress) => sinkhornRebasin(ctx.graph, ctx.spec, t, s, ctx.calibration, {

@@ -129,7 +129,12 @@ export function sinkhornRebasin(graph: ModelGraph, spec: PermSpec, target: State
   const next = task ? batchCycle(graph, data, options.batchSize) : undefined;
   const optimizer = tf.train.adam(options.learningRate);
   const tracker = new BestSoFar(options.patience);
-  const soften = () => logits.map((m) => tf.exp(logSinkhorn(tf.div(m, options.temperature) as tf.Tensor2D, options.iterations)) as tf.Tensor2D);
+  // a soft permutation mixes units across attention heads, which no symmetry allows: block-tied
+  // spaces stay at their starting permutation (hard) while the free ones are learned
+  const held = new Set(spec.blocks.flatMap((b) => b.spaces));
+  const hard = spec.spaces.map((space, s) => (held.has(s) ? tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(start[s], 'int32'), space.size), 'float32') as tf.Tensor2D) : undefined));
+  const learned = logits.filter((_, s) => !held.has(s));
+  const soften = () => logits.map((m, s) => hard[s] ?? tf.exp(logSinkhorn(tf.div(m, options.temperature) as tf.Tensor2D, options.iterations)) as tf.Tensor2D);
   let best = logits.map((m) => (m.dataSync() as Float32Array).slice());
   const lossTrace: number[] = [];
   let smoothed = NaN;
@@ -146,7 +151,7 @@ export function sinkhornRebasin(graph: ModelGraph, spec: PermSpec, target: State
           const mixed = mixState(b, spec, soften());
           if (batch) return interpolationLoss(graph, a, mixed, alpha, batch.x, batch.y);
           return tf.div(tf.addN(l2Names.map((n) => tf.sum(tf.squaredDifference(a.get(n)!, mixed.get(n)!)))), l2Count) as tf.Scalar;
-        }), true, logits)!;
+        }), true, learned)!;
         loss = cost.dataSync()[0];
         cost.dispose();
       } finally {
@@ -165,6 +170,7 @@ export function sinkhornRebasin(graph: ModelGraph, spec: PermSpec, target: State
     a.forEach((t) => t.dispose());
     b.forEach((t) => t.dispose());
     logits.forEach((v) => v.dispose());
+    hard.forEach((t) => t?.dispose());
     optimizer.dispose();
   }
   const perms: Perm[] = best.map((m, s) => linearSumAssignment(Float64Array.from(m), spec.spaces[s].size, spec.spaces[s].size, { maximize: true }));

@@ -4,6 +4,7 @@ import type { PermSpec } from '../model/permspec.ts';
 import { interpolateTargets, repairSites, repairState, siteStatistics, type SiteIssue, type SiteTargets } from './repair.ts';
 import { resetBatchNorm } from './reset.ts';
 import type { StateDict } from '../model/tensor.ts';
+import type { ForwardEngine } from '../runtime/engine.ts';
 
 export interface CorrectionContext {
   graph: ModelGraph;
@@ -11,16 +12,18 @@ export interface CorrectionContext {
   /** the sweep's two ends as parent groups: [model 0], [aligned models 1..N-1] */
   sides: [readonly StateDict[], readonly StateDict[]];
   calibration: Dataset;
-  batchSize: number;
+  engine: ForwardEngine;
   logits: boolean;
   signal?: AbortSignal;
 }
-/** Prepared once per merge (parent statistics), then applied at each alpha. */
+/** Prepared once per merge (the parents' statistics, once per model), then applied at each alpha (one pass). */
 export interface Correction {
-  apply(merged: StateDict, alpha: number): { state: StateDict; issues: SiteIssue[] };
+  /** ids of the layers it corrects, for the report */
+  sites: string[];
+  apply(merged: StateDict, alpha: number): Promise<{ state: StateDict; issues: SiteIssue[] }>;
 }
 export interface CorrectionMethodImpl {
-  prepare(ctx: CorrectionContext): Correction;
+  prepare(ctx: CorrectionContext): Promise<Correction>;
 }
 
 function averageTargets(list: Map<string, SiteTargets>[]): Map<string, SiteTargets> {
@@ -38,16 +41,20 @@ function averageTargets(list: Map<string, SiteTargets>[]): Map<string, SiteTarge
 
 export const correctionMethods: Record<'repair' | 'reset', CorrectionMethodImpl> = {
   repair: {
-    prepare(ctx) {
+    async prepare(ctx) {
       const sites = repairSites(ctx.graph, ctx.spec, { logits: ctx.logits });
-      const stats = (side: readonly StateDict[]) => averageTargets(side.map((s) => siteStatistics(ctx.graph, s, sites, ctx.calibration, ctx.batchSize, ctx.signal)));
-      const [a, b] = [stats(ctx.sides[0]), stats(ctx.sides[1])];
-      return { apply: (merged, alpha) => repairState(ctx.graph, merged, interpolateTargets(a, b, alpha), ctx.calibration, ctx.batchSize, ctx.signal) };
+      const stats = async (side: readonly StateDict[]) => {
+        const each = [];
+        for (const s of side) each.push(await siteStatistics(ctx.engine, ctx.graph, s, sites, ctx.calibration, ctx.signal));
+        return averageTargets(each);
+      };
+      const [a, b] = [await stats(ctx.sides[0]), await stats(ctx.sides[1])];
+      return { sites: sites.map((n) => n.id), apply: (merged, alpha) => repairState(ctx.engine, ctx.graph, merged, interpolateTargets(a, b, alpha), ctx.calibration, ctx.signal) };
     },
   },
   reset: {
-    prepare(ctx) {
-      return { apply: (merged) => resetBatchNorm(ctx.graph, merged, ctx.calibration, ctx.batchSize, ctx.signal) };
+    async prepare(ctx) {
+      return { sites: ctx.graph.nodes.filter((n) => n.kind.runningStats).map((n) => n.id), apply: (merged) => resetBatchNorm(ctx.engine, ctx.graph, merged, ctx.calibration, ctx.signal) };
     },
   },
 };

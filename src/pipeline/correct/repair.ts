@@ -1,22 +1,15 @@
-import * as tf from '@tensorflow/tfjs-core';
 import type { Dataset } from '../io/datasets.ts';
-import { channelMoments, type ChannelStats } from '../layers/moments.ts';
-import { featuresOf } from '../layers/shape.ts';
-import type { NodeWrapper } from '../model/forward.ts';
 import type { GraphNode, ModelGraph } from '../model/graph.ts';
-import { runPass, withModel } from '../model/passes.ts';
 import type { PermSpec } from '../model/permspec.ts';
-import { taps } from '../model/wrappers.ts';
-import { ChannelMoments } from '../stats.ts';
 import type { FloatTensor, StateDict } from '../model/tensor.ts';
+import { REPAIR_EPS, type ForwardEngine, type SiteTargets } from '../runtime/engine.ts';
 
 /** A site that could not be corrected; the site is left as interpolated and the report says why. */
 export interface SiteIssue { site: string; code: 'non_finite_target' | 'non_finite_stats' | 'huge_gain' | 'non_finite_result' | 'cannot_fold'; message: string }
-export interface SiteTargets { mean: Float64Array; std: Float64Array }
+export type { SiteTargets };
 
 /** Largest per-channel gain REPAIR may apply before the site is refused as numerically unsafe. */
 const MAX_GAIN = 1e4;
-const EPS = 1e-5;
 
 /**
  * REPAIR's correction sites: the hidden outputs of the kinds that are sites in this kind of net
@@ -33,14 +26,9 @@ export function repairSites(graph: ModelGraph, spec: PermSpec, options: { logits
 }
 
 /** Exact per-channel mean and std at each site over a dataset (a parent's statistics). */
-export function siteStatistics(graph: ModelGraph, state: StateDict, sites: readonly GraphNode[], data: Dataset, batchSize: number, signal?: AbortSignal): Map<string, SiteTargets> {
-  const acc = new Map(sites.map((s) => [s.id, new ChannelMoments(featuresOf(s.shape))]));
-  const wrap = taps(acc.keys(), (node, y) => tf.tidy(() => {
-    const s = channelMoments(y);
-    acc.get(node.id)!.addBatch(s.mean.dataSync(), s.variance.dataSync(), s.count);
-  }));
-  withModel(graph, state, (model) => runPass(model, data, batchSize, { wrap }, signal));
-  return new Map([...acc].map(([id, m]) => [id, { mean: m.mean.slice(), std: m.std() }]));
+export async function siteStatistics(engine: ForwardEngine, graph: ModelGraph, state: StateDict, sites: readonly GraphNode[], data: Dataset, signal?: AbortSignal): Promise<Map<string, SiteTargets>> {
+  const moments = await engine.moments(graph, state, sites.map((s) => s.id), data, signal);
+  return new Map([...moments].map(([id, m]) => [id, { mean: m.mean.slice(), std: m.std() }]));
 }
 
 /** Interpolated targets: mean and std (not variance) of the two parents, at alpha. */
@@ -63,20 +51,6 @@ function foldTensors(graph: ModelGraph, node: GraphNode): { scaled: { name: stri
   return scaled && shift ? { scaled: { name: scaled.tensor, axis: fold.scale.axis }, shift: shift.tensor } : undefined;
 }
 
-/**
- * REPAIR's wrapper at a site: the node's output normalised with its batch statistics (reported to
- * `onStats`), then given the target mean and std.
- */
-function repairWrapper(target: { mean: tf.Tensor1D; std: tf.Tensor1D }, onStats: (node: GraphNode, stats: ChannelStats) => void): NodeWrapper {
-  return ({ node, run }) => {
-    const raw = run();
-    const stats = channelMoments(raw);
-    onStats(node, stats);
-    const normed = tf.div(tf.sub(raw, stats.mean), tf.sqrt(tf.add(stats.variance, EPS)));
-    return tf.add(tf.mul(normed, target.std), target.mean);
-  };
-}
-
 function scaleAxis(t: FloatTensor, axis: number, gain: Float64Array): Float32Array {
   const out = t.data.slice();
   let inner = 1;
@@ -87,33 +61,31 @@ function scaleAxis(t: FloatTensor, axis: number, gain: Float64Array): Float32Arr
 }
 
 /**
- * REPAIR (Jordan et al. 2022) in one pass: each site normalises the merged net's output with its
- * batch statistics and applies the target mean/std, so every site's statistics are measured with
- * the earlier sites already corrected; the measured moments are then fused into the weights:
- * g = sd_t / sqrt(var + eps), W' = g W, b' = mu_t + g (b - mu).
+ * REPAIR (Jordan et al. 2022) in one pass over the calibration data: each site normalises the
+ * merged net's output with its batch statistics and applies the target mean/std as the pass
+ * reaches it, so every site's statistics are measured with the earlier sites already corrected;
+ * the measured moments are then fused into the weights: g = sd_t / sqrt(var + eps), W' = g W,
+ * b' = mu_t + g (b - mu). When the whole calibration set is one batch (the ONNX Runtime engine
+ * makes it one wherever it fits its memory budget), a site's batch statistics are its exact
+ * statistics, the normalisation is exactly the fold, and this one pass equals the layer-by-layer
+ * definition (one pass per site, each after folding the ones before). With several batches, the
+ * earlier sites are corrected with each batch's statistics during the pass (as the paper's own
+ * code does with BatchNorm in train mode), which differs from the fold by sampling noise.
  */
-export function repairState(graph: ModelGraph, merged: StateDict, targets: Map<string, SiteTargets>, data: Dataset, batchSize: number, signal?: AbortSignal): { state: StateDict; issues: SiteIssue[] } {
+export async function repairState(engine: ForwardEngine, graph: ModelGraph, merged: StateDict, targets: Map<string, SiteTargets>, data: Dataset, signal?: AbortSignal): Promise<{ state: StateDict; issues: SiteIssue[] }> {
   const issues: SiteIssue[] = [];
   const usable = new Map<string, SiteTargets>();
   for (const [id, t] of targets) {
     if (t.mean.every(Number.isFinite) && t.std.every((v) => Number.isFinite(v) && v >= 0)) usable.set(id, t);
     else issues.push({ site: id, code: 'non_finite_target', message: `site ${id}: the parents' statistics are not finite` });
   }
-  const measured = new Map([...usable.keys()].map((id) => [id, new ChannelMoments(featuresOf(graph.byId.get(id)!.shape))]));
-  const tfTargets = new Map([...usable].map(([id, t]) => [id, { mean: tf.tensor1d(Float32Array.from(t.mean)), std: tf.tensor1d(Float32Array.from(t.std)) }]));
-  const record = (node: GraphNode, s: ChannelStats) => measured.get(node.id)!.addBatch(s.mean.dataSync(), s.variance.dataSync(), s.count);
-  const wrap = new Map([...tfTargets].map(([id, target]) => [id, repairWrapper(target, record)]));
-  try {
-    withModel(graph, merged, (model) => runPass(model, data, batchSize, { wrap }, signal));
-  } finally {
-    tfTargets.forEach((t) => { t.mean.dispose(); t.std.dispose(); });
-  }
+  const measured = await engine.repairMoments(graph, merged, usable, data, signal);
   const state: StateDict = new Map(merged);
   for (const [id, target] of usable) {
     const node = graph.byId.get(id)!;
     const m = measured.get(id)!;
     const variance = m.variance();
-    const gain = target.std.map((sd, c) => sd / Math.sqrt(variance[c] + EPS));
+    const gain = target.std.map((sd, c) => sd / Math.sqrt(variance[c] + REPAIR_EPS));
     if (!m.mean.every(Number.isFinite) || !variance.every(Number.isFinite)) {
       issues.push({ site: id, code: 'non_finite_stats', message: `site ${id}: the merged net's activations are not finite` });
       continue;

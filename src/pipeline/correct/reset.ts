@@ -1,22 +1,19 @@
 import type { Dataset } from '../io/datasets.ts';
-import { featuresOf } from '../layers/shape.ts';
 import type { ModelGraph } from '../model/graph.ts';
-import { runPass, withModel } from '../model/passes.ts';
-import { batchStatistics } from '../model/wrappers.ts';
-import { ChannelMoments } from '../stats.ts';
 import type { FloatTensor, StateDict } from '../model/tensor.ts';
+import type { ForwardEngine } from '../runtime/engine.ts';
 import type { SiteIssue } from './repair.ts';
 
 /**
  * RESET for BatchNorm nets: re-estimate the running mean and variance of every kind that keeps them
  * (BatchNorm) in the merged net on calibration data (exact average over the data, not momentum),
- * each normalising with batch statistics during the pass as PyTorch's train mode does.
+ * each normalising with batch statistics during the pass as PyTorch's train mode does. With the
+ * whole calibration set in one batch (ONNX Runtime, where it fits) that is each BatchNorm's exact
+ * statistics with the earlier ones already reset.
  */
-export function resetBatchNorm(graph: ModelGraph, merged: StateDict, data: Dataset, batchSize: number, signal?: AbortSignal): { state: StateDict; issues: SiteIssue[] } {
+export async function resetBatchNorm(engine: ForwardEngine, graph: ModelGraph, merged: StateDict, data: Dataset, signal?: AbortSignal): Promise<{ state: StateDict; issues: SiteIssue[] }> {
   const bns = graph.nodes.filter((n) => n.kind.runningStats);
-  const acc = new Map(bns.map((n) => [n.id, new ChannelMoments(featuresOf(n.shape))]));
-  const wrap = batchStatistics(graph, (node, s) => acc.get(node.id)!.addBatch(s.mean.dataSync(), s.variance.dataSync(), s.count));
-  withModel(graph, merged, (model) => runPass(model, data, batchSize, { wrap }, signal));
+  const acc = await engine.batchStatsMoments(graph, merged, data, signal);
   const state: StateDict = new Map(merged);
   const issues: SiteIssue[] = [];
   for (const node of bns) {

@@ -12,6 +12,7 @@ export const add: LayerKind<AddLayer> = {
     return first;
   },
   op: ({ inputs }) => tf.addN(inputs),
+  onnx: ({ inputs, op }) => op('Sum', inputs),
   permute(ctx) {
     const [first, ...rest] = ctx.inputs;
     for (const other of rest) ctx.unite(other, first);

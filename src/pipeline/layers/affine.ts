@@ -1,9 +1,12 @@
-import type { Layout, Conv2dLayer, LinearLayer } from '../../contracts/index.ts';
-import type { InferContext, PermContext, Placement, RepairSite } from './kind.ts';
-import { featuresOf } from './shape.ts';
+import type { Layer, Layout, Conv2dLayer, LinearLayer, PatchEmbedLayer } from '../../contracts/index.ts';
+import type { InferContext, OnnxContext, PermContext, Placement, RepairSite } from './kind.ts';
+import { featuresOf, type FeatureShape } from './shape.ts';
+
+/** The kinds built on one weight and bias. */
+type AffineLayer = LinearLayer | Conv2dLayer | PatchEmbedLayer;
 
 /**
- * What linear and conv2d share: a weight whose output axis opens a new permutation space and whose
+ * What linear, conv2d and patchembed share: a weight whose output axis opens a new permutation space and whose
  * input axis is permuted by the input's, an optional bias, PyTorch's default initialisation, and
  * REPAIR folding into the weight's output rows and the bias.
  */
@@ -15,7 +18,7 @@ export const AFFINE_NAMES: Record<Layout, { weight: string; bias: string }> = {
 /** Which axes of the weight (checkpoint layout) hold the outputs and the inputs. */
 export type WeightAxes = (layout: Layout) => { out: number; in: number };
 
-type AffineContext = InferContext<LinearLayer | Conv2dLayer>;
+type AffineContext = InferContext<AffineLayer>;
 
 /**
  * The output count: the checkpoint weight's size on `axis`, or without a checkpoint the `out` hint;
@@ -36,6 +39,23 @@ export function outputCount(ctx: AffineContext, axis: number): number {
 }
 
 /**
+ * A convolution's kernel height and width: from the checkpoint weight ([out, in, kh, kw] in
+ * PyTorch's layout, [kh, kw, in, out] in tfjs's), or without one the architecture's `hint` (named
+ * `field` there); when both exist they must agree.
+ */
+export function kernelSize(ctx: AffineContext, hint: number | undefined, field: string): [number, number] {
+  const suffix = AFFINE_NAMES[ctx.layout].weight;
+  const found = ctx.checkpointShape(suffix);
+  if (found && found.length !== 4) return ctx.fail('shape_mismatch', `tensor "${ctx.tensorName(suffix)}" has shape [${found.join(', ')}]; a ${ctx.layer.type} weight has 4 axes`);
+  const [kh, kw] = found ? (ctx.layout === 'pytorch' ? [found[2], found[3]] : [found[0], found[1]]) : [hint, hint];
+  if (kh === undefined || kw === undefined) return ctx.fail('bad_architecture', `needs "${field}" when no checkpoint is given`);
+  if (hint !== undefined && (kh !== hint || kw !== hint)) {
+    return ctx.fail('shape_mismatch', `tensor "${ctx.tensorName(suffix)}" has a ${kh}x${kw} kernel, the architecture says ${hint}`);
+  }
+  return [kh, kw];
+}
+
+/**
  * Declare the weight (checkpoint shape, engine axis order) and the bias. Both start as PyTorch's
  * Linear and Conv2d do: Kaiming-uniform with a = sqrt(5), which is uniform on +-1/sqrt(fan_in).
  */
@@ -48,7 +68,7 @@ export function declareAffine(ctx: AffineContext, weight: number[], out: number,
 }
 
 /** Opens a space on its outputs (weight rows, bias); its inputs are permuted by the input's space. */
-export const affinePermute = (axes: WeightAxes) => (ctx: PermContext<LinearLayer | Conv2dLayer>): Placement => {
+export const affinePermute = (axes: WeightAxes) => (ctx: PermContext<AffineLayer>): Placement => {
   const { out, in: inAxis } = axes(ctx.layout);
   const space = ctx.open(featuresOf(ctx.shape));
   ctx.act('weight', out, space);
@@ -62,3 +82,15 @@ export const affineRepair = (axes: WeightAxes): RepairSite => ({
   nets: 'plain',
   fold: (layout) => ({ scale: { role: 'weight', axis: axes(layout).out }, shift: 'bias' }),
 });
+
+/**
+ * A dense map as ONNX nodes: rows of `x` ([N, in], or tokens [N, T, in], each token a row) times
+ * the weight `role` in checkpoint layout (Gemm takes PyTorch's [out, in] as it is, by transB, and
+ * tfjs's [in, out] directly), plus the bias `biasRole` where the layer has one.
+ */
+export function onnxDense(ctx: OnnxContext<Layer>, x: string, input: FeatureShape, out: number, role: string, biasRole: string): string {
+  const { layout, param, has, op, constant } = ctx;
+  const rows = input.kind === 'tokens' ? op('Reshape', [x, constant([-1, input.features], [2], 'int64')]) : x;
+  const y = op('Gemm', has(biasRole) ? [rows, param(role), param(biasRole)] : [rows, param(role)], { transB: layout === 'pytorch' ? 1 : 0 });
+  return input.kind === 'tokens' ? op('Reshape', [y, constant([-1, input.tokens, out], [3], 'int64')]) : y;
+}

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Conv2dLayer } from '../../contracts/index.ts';
-import { AFFINE_NAMES, affinePermute, affineRepair, declareAffine, outputCount, type WeightAxes } from './affine.ts';
-import type { LayerKind } from './kind.ts';
+import { affinePermute, affineRepair, declareAffine, kernelSize, outputCount, type WeightAxes } from './affine.ts';
+import type { LayerKind, OnnxAttr } from './kind.ts';
 import { describeShape, featureMap } from './shape.ts';
 
 /** PyTorch Conv2d [out, in, kh, kw]; tfjs Conv2D [kh, kw, in, out], which is the engine's order. */
@@ -14,14 +14,7 @@ export const conv2d: LayerKind<Conv2dLayer> = {
     const input = ctx.inputs[0];
     if (input.kind !== 'map') return ctx.fail('bad_graph', `input has shape ${describeShape(input)}; conv2d needs [C, H, W]`);
     const out = outputCount(ctx, axes(layout).out);
-    const suffix = AFFINE_NAMES[layout].weight;
-    const found = ctx.checkpointShape(suffix);
-    if (found && found.length !== 4) return ctx.fail('shape_mismatch', `tensor "${ctx.tensorName(suffix)}" has shape [${found.join(', ')}]; a conv2d weight has 4 axes`);
-    const [kh, kw] = found ? (layout === 'pytorch' ? [found[2], found[3]] : [found[0], found[1]]) : [layer.kernel, layer.kernel];
-    if (kh === undefined || kw === undefined) return ctx.fail('bad_architecture', 'needs "kernel" when no checkpoint is given');
-    if (layer.kernel !== undefined && (kh !== layer.kernel || kw !== layer.kernel)) {
-      return ctx.fail('shape_mismatch', `tensor "${ctx.tensorName(suffix)}" has a ${kh}x${kw} kernel, the architecture says ${layer.kernel}`);
-    }
+    const [kh, kw] = kernelSize(ctx, layer.kernel, 'kernel');
     const c = input.channels;
     declareAffine(ctx, layout === 'pytorch' ? [out, c, kh, kw] : [kh, kw, c, out], out, layout === 'pytorch' ? [2, 3, 1, 0] : undefined);
     const s = layer.stride;
@@ -33,6 +26,14 @@ export const conv2d: LayerKind<Conv2dLayer> = {
   op({ layer, inputs: [x], param, has }) {
     const y = tf.conv2d(x as tf.Tensor4D, param('weight') as tf.Tensor4D, layer.stride, layer.padding);
     return has('bias') ? tf.add(y, param('bias')) : y;
+  },
+  onnx({ layer, layout, inputs: [x], param, has, op }) {
+    // ONNX's Conv is PyTorch's: [out, in, kh, kw] weights over NCHW maps; tfjs's [kh, kw, in, out] is turned
+    const w = layout === 'pytorch' ? param('weight') : op('Transpose', [param('weight')], { perm: [3, 2, 0, 1] });
+    const p = layer.padding;
+    // TensorFlow's 'same' puts the odd padding row/column at the end, as SAME_UPPER does
+    const pad: Record<string, OnnxAttr> = p === 'same' ? { auto_pad: 'SAME_UPPER' } : { pads: [p, p, p, p] };
+    return op('Conv', has('bias') ? [x, w, param('bias')] : [x, w], { strides: [layer.stride, layer.stride], ...pad });
   },
   permute: affinePermute(axes),
   repair: affineRepair(axes),

@@ -16,6 +16,11 @@ export const flatten: LayerKind<FlattenLayer> = {
     if (x.rank === 4 && layout === 'pytorch') return tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [n, -1]);
     return tf.reshape(x, [n, -1]);
   },
+  onnx({ layout, inputs: [x], inputShapes: [shape], op }) {
+    // channels-first maps flatten in PyTorch's order as they are; tfjs's order is channels last
+    const source = shape.kind === 'map' && layout === 'tfjs' ? op('Transpose', [x], { perm: [0, 2, 3, 1] }) : x;
+    return op('Flatten', [source], { axis: 1 });
+  },
   permute({ layout, inputs: [p], inputShapes: [shape] }) {
     const repeat = p.repeat * positionsOf(shape);
     return { space: p.space, repeat, channelMajor: layout === 'pytorch' || repeat === 1 };

@@ -9,5 +9,6 @@ export const globalavgpool: LayerKind<GlobalAvgPoolLayer> = {
   arity: 'one',
   infer: (ctx) => flat(mapInput(ctx).channels),
   op: ({ inputs: [x] }) => tf.mean(x, [1, 2]),
+  onnx: ({ inputs: [x], op }) => op('ReduceMean', [x], { axes: [2, 3], keepdims: 0 }),
   permute: keepSpace,
 };

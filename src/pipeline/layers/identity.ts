@@ -9,5 +9,6 @@ export const identity: LayerKind<IdentityLayer> = {
   infer: keepShape,
   // a copy: the interpreter frees each node's output on its own schedule
   op: ({ inputs: [x] }) => tf.clone(x),
+  onnx: ({ inputs: [x], op }) => op('Identity', [x]),
   permute: keepSpace,
 };

@@ -45,6 +45,18 @@ export interface LayerKind<L extends Layer = Layer> {
   repair?: RepairSite;
   /** Kinds with running statistics (BatchNorm): what RESET re-estimates, and how. */
   runningStats?: RunningStats<L>;
+  /**
+   * The same op as ONNX node(s), for the ONNX Runtime engine (model/onnxGraph.ts compiles a graph
+   * once per architecture from these). Activations there are channels-first ([N, D], [N, C, H, W],
+   * [N, T, D]: ONNX's own order for maps) and parameters are graph inputs in checkpoint layout, so
+   * a checkpoint's arrays are fed as they are. Returns the output's value name.
+   */
+  onnx(ctx: OnnxContext<L>): string;
+  /**
+   * Values per sample the op holds at its peak besides its inputs and output (attention's scores),
+   * for the engines' batch sizing; absent: none worth counting.
+   */
+  scratch?(ctx: { layer: L; inputShapes: FeatureShape[]; shape: FeatureShape }): number;
 }
 
 /** How a fresh checkpoint fills a parameter (PyTorch's defaults): a constant, or uniform on [-bound, bound]. */
@@ -52,7 +64,7 @@ export type ParamInit = { fill: number } | { uniform: number };
 
 /** A parameter a layer reads, as its kind declares it during shape inference. */
 export interface ParamDecl {
-  /** the tensor name after the layer's `name` and the layout's separator: 'weight', 'kernel', 'running_mean' */
+  /** the tensor name after the layer's `name` and the layout's separator: 'weight', 'kernel', 'running_mean'; '' is the name itself */
   suffix: string;
   /** shape in the checkpoint's layout */
   shape: number[];
@@ -95,6 +107,40 @@ export interface OpContext<L extends Layer> {
   /** a parameter of this layer in engine layout */
   param(role: string): tf.Tensor;
   has(role: string): boolean;
+  /**
+   * Present when the pass watches this node's inner activations (activation matching): the op shows
+   * each one it declared with PermContext.inner, features last, before going on.
+   */
+  inner?(key: string, y: tf.Tensor): void;
+}
+
+/** An ONNX attribute value: numbers are ints unless `float` says otherwise; strings; int lists. */
+export type OnnxAttr = number | string | number[] | { float: number };
+
+export interface OnnxContext<L extends Layer> {
+  layer: L;
+  layout: Layout;
+  /** the inputs' value names, channels first */
+  inputs: string[];
+  inputShapes: FeatureShape[];
+  /** this layer's output shape */
+  shape: FeatureShape;
+  /** the graph input holding parameter `role`, in checkpoint layout (its declared `shape`) */
+  param(role: string): string;
+  /** parameter `role`'s declared shape (checkpoint layout) */
+  paramShape(role: string): number[];
+  has(role: string): boolean;
+  /** add a node of ONNX operator `type` (default domain, the opset of model/onnxBuilder.ts); returns its output */
+  op(type: string, inputs: string[], attrs?: Record<string, OnnxAttr>): string;
+  /** a [C] vector shaped to broadcast over the channels of a value of `shape` ([C, 1, 1] on maps) */
+  perChannel(vector: string, shape: FeatureShape): string;
+  /** a constant (a scalar when `dims` is absent); float unless 'int64' (shapes, indices) */
+  constant(values: number[], dims?: number[], type?: 'float' | 'int64'): string;
+  /**
+   * Present when the pass watches this node's inner activations (activation matching): the kind
+   * shows each one it declared with PermContext.inner, as a value of `shape` (features last).
+   */
+  inner?(key: string, value: string, shape: FeatureShape): void;
 }
 
 /** Where a node's output features live: a permutation space and how a flatten spread it. */
@@ -131,6 +177,11 @@ export interface PermContext<L extends Layer> {
    * (attention: the heads, and per head the q/k units and the v units).
    */
   block(constraint: { spaces: Placement[]; groups: number; groupSize: number }): void;
+  /**
+   * The op computes an inner activation `key` whose features live in p's space (attention's q, k and
+   * v): what activation matching taps for spaces that no node's output represents.
+   */
+  inner(key: string, p: Placement): void;
 }
 
 export interface RepairSite {
@@ -146,6 +197,8 @@ export interface RunningStats<L extends Layer> {
   variance: string;
   /** the op normalising with one batch's statistics instead (PyTorch's train mode) */
   withBatchStats(ctx: OpContext<L>, stats: ChannelStats): tf.Tensor;
+  /** the same as ONNX nodes; `stats` are the batch's moments of the input, broadcastable to it */
+  onnxWithBatchStats(ctx: OnnxContext<L>, stats: { mean: string; variance: string }): string;
 }
 
 /** The layer of `type`: the schema's type narrowed (maxpool and avgpool share one schema). */

@@ -28,5 +28,12 @@ export const pool: LayerKind<PoolLayer> = {
     if (layer.type === 'maxpool') return tf.maxPool(padded(x as tf.Tensor4D, layer.padding, -3.4e38), layer.kernel, s, 'valid');
     return tf.avgPool(padded(x as tf.Tensor4D, layer.padding, 0), layer.kernel, s, 'valid');
   },
+  onnx({ layer, inputs: [x], op }) {
+    const s = layer.stride ?? layer.kernel;
+    const p = layer.padding;
+    const attrs = { kernel_shape: [layer.kernel, layer.kernel], strides: [s, s], pads: [p, p, p, p] };
+    // ONNX pads MaxPool with values that never win, and AveragePool counts padding as PyTorch does with count_include_pad
+    return layer.type === 'maxpool' ? op('MaxPool', [x], attrs) : op('AveragePool', [x], { ...attrs, count_include_pad: 1 });
+  },
   permute: keepSpace,
 };

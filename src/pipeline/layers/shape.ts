@@ -38,3 +38,8 @@ export function sameShape(a: FeatureShape, b: FeatureShape): boolean {
   const [da, db] = [engineDims(a), engineDims(b)];
   return a.kind === b.kind && da.every((d, i) => d === db[i]);
 }
+
+/** One sample's dimensions, channels first (maps [C, H, W]; flat [D]; tokens [T, D]). */
+export function onnxDims(shape: FeatureShape): number[] {
+  return shape.kind === 'flat' ? [shape.features] : shape.kind === 'map' ? [shape.channels, shape.height, shape.width] : [shape.tokens, shape.features];
+}

@@ -105,15 +105,18 @@ export interface ForwardOptions {
   wrap?: ReadonlyMap<string, NodeWrapper>;
   /** stop after this node and return its output */
   until?: string;
+  /** per node id, what receives the inner activations its op shows (PermContext.inner), inside the node's tidy */
+  inner?: ReadonlyMap<string, (key: string, y: tf.Tensor) => void>;
 }
 
-function opContext(model: EngineModel, node: GraphNode, inputs: tf.Tensor[]): OpContext<GraphNode['layer']> {
+function opContext(model: EngineModel, node: GraphNode, inputs: tf.Tensor[], inner?: (key: string, y: tf.Tensor) => void): OpContext<GraphNode['layer']> {
   return {
     layer: node.layer,
     layout: model.graph.layout,
     inputs,
     param: (role) => model.tensors.get(node.params[role].tensor)!,
     has: (role) => Object.hasOwn(node.params, role),
+    ...(inner ? { inner } : {}),
   };
 }
 
@@ -129,7 +132,7 @@ export function forward(model: EngineModel, x: tf.Tensor, options?: ForwardOptio
   let out: tf.Tensor | undefined;
   for (const node of graph.nodes) {
     if (node.index > stopIndex) break;
-    const ctx = opContext(model, node, node.inputs.map((id) => live.get(id)!));
+    const ctx = opContext(model, node, node.inputs.map((id) => live.get(id)!), options?.inner?.get(node.id));
     const wrapper = options?.wrap?.get(node.id);
     const y = tf.tidy(() => (wrapper ? wrapper({ ...ctx, node, run: () => node.kind.op(ctx) }) : node.kind.op(ctx)));
     live.set(node.id, y);

@@ -61,7 +61,7 @@ function inputShape(input: readonly number[], layout: Layout): FeatureShape {
 export function buildGraph(architecture: unknown, shapes?: TensorShapes): ModelGraph {
   const parsedArch = Architecture.safeParse(architecture);
   if (!parsedArch.success) throw new ModelError('bad_architecture', `architecture${issuePath(parsedArch.error)}`);
-  const expanded = expandTemplate(parsedArch.data);
+  const expanded = expandTemplate(parsedArch.data, shapes && ((name) => shapes.has(name)));
   const layout = expanded.layout;
   const input = inputShape(expanded.input, layout);
   const sep = layout === 'pytorch' ? '.' : '/';
@@ -84,7 +84,8 @@ export function buildGraph(architecture: unknown, shapes?: TensorShapes): ModelG
     const where = `layer "${id}" (${layer.type})`;
     if (kind.arity === 'one' && inputs.length !== 1) throw new ModelError('bad_graph', `${where} takes exactly one input`);
     const params: GraphNode['params'] = {};
-    const tensorName = (suffix: string) => `${layer.name}${sep}${suffix}`;
+    // an empty suffix is a parameter saved under the layer's own name (an nn.Parameter: cls_token)
+    const tensorName = (suffix: string) => (suffix ? `${layer.name}${sep}${suffix}` : `${layer.name}`);
     const ctx: InferContext<Layer> = {
       layer,
       layout,

@@ -24,6 +24,8 @@ export interface PermSpace {
   axes: PermAxis[];
   /** node ids whose outputs live in this space, in graph order (activation taps, REPAIR sites) */
   nodes: string[];
+  /** activations inside nodes whose features live in this space (attention's q, k, v): node id and the op's key */
+  inner: { node: string; key: string }[];
 }
 /**
  * Spaces (indices) whose permutations must be a permutation of `groups` blocks of `groupSize` units,
@@ -71,6 +73,7 @@ export function inferPermutationSpec(graph: ModelGraph): PermSpec {
   const shapeOf = (id: string) => (id === 'input' ? graph.input : graph.byId.get(id)!.shape);
   const acts: { tensor: string; axis: number; placement: Placement; offset?: number }[] = [];
   const blocks: { spaces: Placement[]; groups: number; groupSize: number }[] = [];
+  const inners: { node: string; key: string; placement: Placement }[] = [];
 
   for (const node of graph.nodes) {
     const ctx: PermContext<Layer> = {
@@ -84,6 +87,7 @@ export function inferPermutationSpec(graph: ModelGraph): PermSpec {
       unite: (a, b) => uf.union(a.space, b.space),
       act: (role, axis, placement, offset) => acts.push({ tensor: node.params[role].tensor, axis, placement, offset }),
       block: (constraint) => blocks.push(constraint),
+      inner: (key, placement) => inners.push({ node: node.id, key, placement }),
     };
     place.set(node.id, node.kind.permute(ctx));
   }
@@ -98,7 +102,7 @@ export function inferPermutationSpec(graph: ModelGraph): PermSpec {
     if (i === undefined) {
       i = spaces.length;
       spaceIndex.set(r, i);
-      spaces.push({ name: `P${i}`, size: channels[r], axes: [], nodes: [] });
+      spaces.push({ name: `P${i}`, size: channels[r], axes: [], nodes: [], inner: [] });
     }
     return i;
   };
@@ -114,6 +118,10 @@ export function inferPermutationSpec(graph: ModelGraph): PermSpec {
     const s = p.repeat === 1 ? spaceFor(p.space) : -1;
     spaceOfNode.set(node.id, s);
     if (s >= 0) spaces[s].nodes.push(node.id);
+  }
+  for (const { node, key, placement } of inners) {
+    const s = spaceFor(placement.space);
+    if (s >= 0) spaces[s].inner.push({ node, key });
   }
   const resolved = blocks.map(({ spaces: members, groups, groupSize }) => {
     const indices = members.map((p) => spaceFor(p.space));

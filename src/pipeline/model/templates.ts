@@ -147,10 +147,72 @@ function torchvisionResnet(t: TorchvisionResnet): LayerIn[] {
   return layers;
 }
 
-/** The layer-graph form of any architecture (graphs pass through). Not yet validated against a checkpoint. */
-export function expandTemplate(arch: TemplateArchitecture | GraphArchitecture): { layout: GraphArchitecture['layout']; input: number[]; layers: LayerIn[]; output?: string } {
+type Vit = Extract<TemplateArchitecture, { template: 'vit' }>;
+
+/** Where a ViT's tensors are, by naming scheme (timm VisionTransformer, transformers ViTForImageClassification). */
+const VIT_NAMES = {
+  timm: {
+    patch: 'patch_embed.proj', cls: 'cls_token', pos: 'pos_embed', head: 'head', norm: 'norm', fcNorm: 'fc_norm',
+    block: (i: number) => ({
+      norm1: `blocks.${i}.norm1`, attn: `blocks.${i}.attn`, norm2: `blocks.${i}.norm2`, fc1: `blocks.${i}.mlp.fc1`, fc2: `blocks.${i}.mlp.fc2`,
+    }),
+    qkv: 'fused' as const,
+  },
+  hf: {
+    patch: 'vit.embeddings.patch_embeddings.projection', cls: 'vit.embeddings.cls_token', pos: 'vit.embeddings.position_embeddings',
+    head: 'classifier', norm: 'vit.layernorm', fcNorm: undefined,
+    block: (i: number) => {
+      const l = `vit.encoder.layer.${i}`;
+      return { norm1: `${l}.layernorm_before`, attn: `${l}.attention`, norm2: `${l}.layernorm_after`, fc1: `${l}.intermediate.dense`, fc2: `${l}.output.dense` };
+    },
+    qkv: 'separate' as const,
+  },
+};
+
+/**
+ * vit: patch embedding, class token, position embedding, `depth` pre-LN blocks (x + attn(norm1(x)),
+ * then x + fc2(gelu(fc1(norm2(x))))), the final norm, pooling and the head. timm puts the final norm
+ * after average pooling (`fc_norm`) and drops `norm`; with a checkpoint the expansion follows what
+ * it holds (a class token or none; `fc_norm` or `norm`), without one it follows timm's defaults.
+ */
+function vit(t: Vit, has?: (tensor: string) => boolean): LayerIn[] {
+  const names = VIT_NAMES[t.naming];
+  const classToken = has ? has(names.cls) : true;
+  const fcNorm = names.fcNorm !== undefined && t.pool === 'avg' && (has ? has(`${names.fcNorm}.weight`) || !has(`${names.norm}.weight`) : true);
+  const layers: LayerIn[] = [{ type: 'patchembed', name: names.patch, patch: t.patch, out: t.dim }];
+  if (classToken) layers.push({ type: 'clstoken', name: names.cls });
+  layers.push({ type: 'posembed', name: names.pos });
+  let stream = names.pos;
+  for (let i = 0; i < t.depth; i++) {
+    const b = names.block(i);
+    layers.push(
+      { type: 'layernorm', name: b.norm1, eps: t.eps, inputs: [stream] },
+      { type: 'attention', name: b.attn, heads: t.heads, qkv: names.qkv },
+      { type: 'add', id: `${b.attn}.residual`, inputs: [b.attn, stream] },
+      { type: 'layernorm', name: b.norm2, eps: t.eps },
+      { type: 'linear', name: b.fc1, out: t.mlpHidden ?? 4 * t.dim },
+      { type: 'gelu' },
+      { type: 'linear', name: b.fc2, out: t.dim },
+      { type: 'add', id: `${b.fc2}.residual`, inputs: [b.fc2, `${b.attn}.residual`] },
+    );
+    stream = `${b.fc2}.residual`;
+  }
+  const pool = { type: 'tokenpool', pool: t.pool, skip: t.pool === 'avg' && classToken ? 1 : 0 };
+  if (fcNorm) layers.push(pool, { type: 'layernorm', name: names.fcNorm, eps: t.eps });
+  else layers.push({ type: 'layernorm', name: names.norm, eps: t.eps }, pool);
+  layers.push({ type: 'linear', name: names.head, out: t.classes });
+  return layers;
+}
+
+/**
+ * The layer-graph form of any architecture (graphs pass through). Not yet validated against a
+ * checkpoint; `has` (whether the checkpoint holds a tensor) lets a template follow the checkpoint
+ * where its source's options change which tensors exist.
+ */
+export function expandTemplate(arch: TemplateArchitecture | GraphArchitecture, has?: (tensor: string) => boolean): { layout: GraphArchitecture['layout']; input: number[]; layers: LayerIn[]; output?: string } {
   if (!('template' in arch)) return arch;
   switch (arch.template) {
+    case 'vit': return { layout: 'pytorch', input: arch.input, layers: vit(arch, has) };
     case 'mlp': return { layout: arch.layout, input: arch.input, layers: mlp(arch) };
     case 'vgg': return { layout: arch.layout, input: arch.input, layers: vgg(arch) };
     case 'resnet20': return { layout: arch.layout, input: arch.input, layers: resnet20(arch) };

@@ -21,6 +21,8 @@ export interface EngineHost {
   hasGpuDevice: GpuProbe;
   /** .zip and .tar(.gz) checkpoints and model folders */
   archives: ArchiveReaders;
+  /** threads the forward engine may use: BASIN_THREADS, else the machine's available parallelism */
+  threads: () => number;
 }
 
 /** What reading a merge's inputs needs: the built-in datasets' files and the archive readers. */

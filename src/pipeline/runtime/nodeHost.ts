@@ -1,6 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { MAX_IO_CHUNK, positionalSource, safetensorsChunks, type ByteSource, type TensorInput } from '../io/safetensors.ts';
 import type { EngineHost } from './host.ts';
@@ -30,6 +31,10 @@ export const nodeHost: EngineHost = {
     } catch {
       return false;
     }
+  },
+  threads: () => {
+    const set = Number(process.env.BASIN_THREADS);
+    return Number.isInteger(set) && set > 0 ? set : availableParallelism();
   },
 };
 

@@ -80,6 +80,58 @@ function wrapMatMul(name: 'BatchMatMul' | '_FusedMatMul'): void {
   });
 }
 
+/** Below this many multiply-adds per matrix, a batch of products runs as a plain loop (see wrapSmallBatchMatMul). */
+const SMALL_PRODUCT = 1 << 15;
+
+/**
+ * BatchMatMul of many small matrices (attention's per-head q k^T and weights x v, and their
+ * gradients) as a plain loop over the wasm heap. The wasm kernel costs about 60 us per matrix
+ * whatever its size: 512 products of 17x16 by 16x17 took 30 ms, which made attention most of a
+ * small ViT's training step; this loop takes a few ms. Either operand may be transposed (read with
+ * strides, no Transpose); batch dimensions must match (no broadcasting), else the original runs.
+ */
+function wrapSmallBatchMatMul(): void {
+  replaceKernel('BatchMatMul', (original) => (args) => {
+    const { a, b } = args.inputs as { a: Info; b: Info };
+    const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
+    const rank = a.shape.length;
+    if (rank < 3 || b.shape.length !== rank || a.dtype !== 'float32' || b.dtype !== 'float32') return original(args);
+    const batchShape = a.shape.slice(0, -2);
+    if (batchShape.some((d, i) => d !== b.shape[i])) return original(args);
+    const batch = batchShape.reduce((x, y) => x * y, 1);
+    const [ar, ac] = a.shape.slice(-2);
+    const [br, bc] = b.shape.slice(-2);
+    const [m, k] = transposeA ? [ac, ar] : [ar, ac];
+    const n = transposeB ? br : bc;
+    if (batch < 2 || m * k * n > SMALL_PRODUCT) return original(args);
+    const backend = args.backend as Backend;
+    const out = backend.makeOutput([...batchShape, m, n], 'float32');
+    // views taken after the allocation: growing the wasm memory detaches earlier ones
+    const as = backend.typedArrayFromHeap(a) as Float32Array;
+    const bs = backend.typedArrayFromHeap(b) as Float32Array;
+    const os = backend.typedArrayFromHeap(out) as Float32Array;
+    // element (i, p) of A and (p, j) of B, whatever their stored orientation
+    const [ai, ap] = transposeA ? [1, m] : [k, 1];
+    const [bp, bj] = transposeB ? [1, k] : [n, 1];
+    for (let t = 0; t < batch; t++) {
+      const aBase = t * m * k;
+      const bBase = t * k * n;
+      const oBase = t * m * n;
+      for (let i = 0; i < m; i++) {
+        const aRow = aBase + i * ai;
+        for (let j = 0; j < n; j++) {
+          let sum = 0;
+          let x = aRow;
+          let y = bBase + j * bj;
+          for (let p = 0; p < k; p++) { sum += as[x] * bs[y]; x += ap; y += bp; }
+          os[oBase + i * n + j] = sum;
+        }
+      }
+    }
+    return out;
+  });
+}
+
 type ConvAttrs = { strides: [number, number] | number; pad: 'same' | 'valid' | number | number[][]; dataFormat?: string; dimRoundingMode?: 'floor' | 'round' | 'ceil'; dilations?: number | [number, number] };
 type Shape4 = [number, number, number, number];
 
@@ -249,6 +301,7 @@ export function installWasmKernelFixes(): void {
   installed = true;
   wrapMatMul('BatchMatMul');
   wrapMatMul('_FusedMatMul');
+  wrapSmallBatchMatMul();
   registerConv2DBackpropFilter();
   wrapConv2DBackpropInput();
   wrapTile();

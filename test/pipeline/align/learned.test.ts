@@ -213,13 +213,13 @@ describe('through runMerge', () => {
   } as const;
   for (const [name, arch] of Object.entries(cases)) {
     for (const alignment of [{ method: 'ste', maxSteps: 3 }, { method: 'sinkhorn', maxSteps: 3, loss: 'midpoint' }, { method: 'sinkhorn', maxSteps: 3 }]) {
-      it(`${alignment.method} ${alignment.loss ?? ''} runs end to end on ${name} (three models, RESET after)`, () => {
+      it(`${alignment.method} ${alignment.loss ?? ''} runs end to end on ${name} (three models, RESET after)`, async () => {
         const options = request(arch, alignment);
         const graph = buildGraph(options.architecture);
         const models = [initState(graph, 1), initState(graph, 2), initState(graph, 3)];
         const data = synthetic(graph, 64, 3);
         const fractions: number[] = [];
-        const { report, merged } = runMerge({ graph, models, evaluation: data, calibration: data, backend: 'cpu', options, onProgress: (stage, f) => { if (stage === 'align') fractions.push(f); } });
+        const { report, merged } = await runMerge({ graph, models, evaluation: data, calibration: data, backend: 'cpu', options, onProgress: (stage, f) => { if (stage === 'align') fractions.push(f); } });
         expect(report.alignment.method).toBe(alignment.method);
         expect(report.alignment.iterations).toBe(3);
         expect(report.alignment.lossTrace).toHaveLength(2);
@@ -232,21 +232,21 @@ describe('through runMerge', () => {
     }
   }
 
-  it('a net with nothing to permute aligns trivially', () => {
+  it('a net with nothing to permute aligns trivially', async () => {
     const options = request({ input: [4], layers: [{ type: 'linear', name: 'fc', out: 3 }] }, { method: 'sinkhorn', loss: 'midpoint' });
     const graph = buildGraph(options.architecture);
     const data = synthetic(graph, 16, 3);
     for (const method of ['ste', 'sinkhorn'] as const) {
-      const { report } = runMerge({ graph, models: [initState(graph, 1), initState(graph, 2)], evaluation: data, calibration: data, backend: 'cpu', options: { ...options, alignment: { ...options.alignment, method } } });
+      const { report } = await runMerge({ graph, models: [initState(graph, 1), initState(graph, 2)], evaluation: data, calibration: data, backend: 'cpu', options: { ...options, alignment: { ...options.alignment, method } } });
       expect(report.alignment.iterations).toBe(0);
     }
   });
 
-  it('mergemany is refused for the learned methods', () => {
+  it('mergemany is refused for the learned methods', async () => {
     const options = request(mlpArch, { method: 'ste', strategy: 'mergemany' });
     const models = [initState(mlp, 1), initState(mlp, 2), initState(mlp, 3)];
     const data = synthetic(mlp, 32, 3);
-    expect(() => runMerge({ graph: mlp, models, evaluation: data, calibration: data, backend: 'cpu', options })).toThrow(expect.objectContaining({ code: 'unsupported_combination' }));
+    await expect(runMerge({ graph: mlp, models, evaluation: data, calibration: data, backend: 'cpu', options })).rejects.toThrow(expect.objectContaining({ code: 'unsupported_combination' }));
   });
 });
 describe('request schema', () => {

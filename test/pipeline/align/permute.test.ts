@@ -1,9 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { MergeError } from '../../../src/pipeline/errors.ts';
 import type { LayerKind } from '../../../src/pipeline/layers/kind.ts';
-import { alignmentMethods } from '../../../src/pipeline/align/methods.ts';
 import { applyPermutations, channelRows, invertPerm } from '../../../src/pipeline/align/permute.ts';
 import { weightMatching } from '../../../src/pipeline/align/weightMatching.ts';
 import { mixState } from '../../../src/pipeline/model/differentiable.ts';
@@ -13,9 +11,9 @@ import { gaussian, mulberry32, randomPermutation } from '../../../src/pipeline/r
 import type { FloatTensor, StateDict } from '../../../src/pipeline/model/tensor.ts';
 
 /*
- * Spaces that share one tensor axis side by side, as a fused q/k/v weight will hold them (each
- * space's block from its `offset`), and block constraints (attention heads). No layer kind of the
- * engine declares either yet; these check what the ViT kinds will rely on.
+ * Spaces that share one tensor axis side by side, as a fused q/k/v weight holds them (each space's
+ * block from its `offset`), and block constraints (attention heads), on hand-made specs; the
+ * attention kind's own are in layers/attention.test.ts and align/blocks.test.ts.
  */
 beforeAll(async () => { await tf.setBackend('cpu'); });
 
@@ -23,8 +21,8 @@ const n = 3;
 /** `fused` [2n, 4]: rows 0..n-1 in space A, rows n..2n-1 in space B; `a2`, `b2` [2, n] read them. */
 const spec: PermSpec = {
   spaces: [
-    { name: 'A', size: n, nodes: [], axes: [{ tensor: 'fused', axis: 0, repeat: 1, channelMajor: true, offset: 0 }, { tensor: 'a2', axis: 1, repeat: 1, channelMajor: true }] },
-    { name: 'B', size: n, nodes: [], axes: [{ tensor: 'fused', axis: 0, repeat: 1, channelMajor: true, offset: n }, { tensor: 'b2', axis: 1, repeat: 1, channelMajor: true }] },
+    { name: 'A', size: n, nodes: [], inner: [], axes: [{ tensor: 'fused', axis: 0, repeat: 1, channelMajor: true, offset: 0 }, { tensor: 'a2', axis: 1, repeat: 1, channelMajor: true }] },
+    { name: 'B', size: n, nodes: [], inner: [], axes: [{ tensor: 'fused', axis: 0, repeat: 1, channelMajor: true, offset: n }, { tensor: 'b2', axis: 1, repeat: 1, channelMajor: true }] },
   ],
   spaceOfNode: new Map(),
   blocks: [],
@@ -94,14 +92,5 @@ describe('declaring them from a layer kind', () => {
       [6, ['out.weight:1']],
     ]);
     expect(s.blocks).toEqual([{ spaces: [1, 2], groups: 1, groupSize: 3 }]);
-  });
-
-  it('alignment methods refuse block-structured specs instead of breaking them', () => {
-    const s = inferPermutationSpec(graph);
-    const models = [new Map(), new Map()] as StateDict[];
-    for (const method of ['weight', 'activation', 'ste', 'sinkhorn'] as const) {
-      expect(() => alignmentMethods[method].align({ graph, spec: s, models, calibration: undefined as never, batchSize: 1, seed: 0, maxIterations: 1, strategy: 'first', progress: () => {} }), method)
-        .toThrow(MergeError);
-    }
   });
 });

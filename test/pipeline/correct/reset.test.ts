@@ -8,6 +8,7 @@ import { resetBatchNorm } from '../../../src/pipeline/correct/reset.ts';
 import { applyPermutations } from '../../../src/pipeline/align/permute.ts';
 import { inferPermutationSpec } from '../../../src/pipeline/model/permspec.ts';
 import { runMerge } from '../../../src/pipeline/merge.ts';
+import { tfjsEngine } from '../../../src/pipeline/runtime/tfjsEngine.ts';
 import { LocalMergeRequest } from '../../../src/contracts/index.ts';
 import { gaussian, mulberry32, randomPermutation } from '../../../src/pipeline/random.ts';
 import type { Dataset } from '../../../src/pipeline/io/datasets.ts';
@@ -25,12 +26,12 @@ const f = (s: StateDict, k: string) => Array.from((s.get(k) as FloatTensor).data
 beforeAll(async () => { await tf.setBackend('cpu'); });
 
 describe('RESET', () => {
-  it('re-estimates every BatchNorm of the merged net as plain arithmetic does', () => {
+  it('re-estimates every BatchNorm of the merged net as plain arithmetic does', async () => {
     const a = initState(graph, 1);
     const b = initState(graph, 2);
     const calib = data(64, 3);
     const merged = lerpStates(a, b, 0.5);
-    const { state, issues } = resetBatchNorm(graph, merged, calib, 1000);
+    const { state, issues } = await resetBatchNorm(tfjsEngine(1000), graph, merged, calib);
     expect(issues).toEqual([]);
     // by hand: layer 1 pre-activations -> BN1 stats; normalise with them, relu, layer 3 -> BN2 stats
     const W1 = f(merged, 'layers.1.weight'), b1 = f(merged, 'layers.1.bias');
@@ -67,8 +68,8 @@ describe('N-model merges', () => {
     alignment: { method: 'weight', strategy }, repair: { method: 'reset' }, sweep: { points: 3 },
   });
   for (const strategy of ['first', 'mergemany']) {
-    it(`${strategy}: three shuffled copies align back onto the first model`, () => {
-      const { report, merged } = runMerge({ graph, models, evaluation: data(50, 4), calibration: data(50, 5), backend: 'cpu', options: options(strategy) });
+    it(`${strategy}: three shuffled copies align back onto the first model`, async () => {
+      const { report, merged } = await runMerge({ graph, models, evaluation: data(50, 4), calibration: data(50, 5), backend: 'cpu', options: options(strategy) });
       expect(report.models).toBe(3);
       expect(report.merged.alpha).toBeCloseTo(2 / 3, 12);
       // aligned copies are the first model up to noise, so the uniform average is too

@@ -7,7 +7,9 @@ import { CheckpointError } from '../../../src/pipeline/io/errors.ts';
 import { checkpointShapes } from '../../../src/pipeline/io/checkpoint.ts';
 import { buildGraph } from '../../../src/pipeline/model/graph.ts';
 import { expandTemplate } from '../../../src/pipeline/model/templates.ts';
-import { openFixture } from './helpers.ts';
+import type { Dataset } from '../../../src/pipeline/io/datasets.ts';
+import { ortEngine } from '../../../src/pipeline/runtime/ortEngine.ts';
+import { basinLogits, expectedOutputs, loadState, maxRelDiff, openFixture } from './helpers.ts';
 
 async function detectFixture(path: string, sampleShape?: number[]) {
   const ck = await openFixture(path);
@@ -72,17 +74,20 @@ describe('architecture detection on each supported family (the answer builds aga
   });
 });
 
-describe('Vision Transformers: detected as the vit template, merged once the template exists', () => {
+describe('Vision Transformers: detected as the vit template, and computing what PyTorch computes', () => {
   it('timm names: every field read from the shapes; heads from the 64-wide convention (said) or the timm config', async () => {
     const ck = await openFixture('timm_vit_tiny.safetensors');
     const t = new Names(ck.tensors);
     const d = detectTimmVit(t)!;
-    expect(d.architecture).toEqual({ template: 'vit', input: [3, 32, 32], patch: 8, dim: 64, depth: 2, heads: 1, mlpHidden: 128, classes: 10, pool: 'cls', eps: 1e-6, naming: 'timm' });
+    expect(d.architecture).toEqual({ template: 'vit', input: [3, 32, 32], patch: 8, dim: 64, depth: 2, heads: 1, mlpHidden: 128, classes: 10, pool: 'token', eps: 1e-6, naming: 'timm' });
     expect(d.notes.join('\n')).toMatch(/heads = 1 \(width 64 \/ 64/);
     const timmConfig = { architecture: 'vit_small_patch8_32', num_classes: 10, global_pool: 'avg', pretrained_cfg: { input_size: [3, 32, 32] } };
-    const viaConfig = errorOf(() => detectArchitecture({ tensors: ck.tensors, config: timmConfig }));
-    if (Architecture.safeParse(d.architecture).success) expect(viaConfig).toBe('no error');
-    else expect(viaConfig).toMatch(/^not_supported_yet: detected timm vit_small_patch8_32 \(.*"heads":6.*"pool":"avg".*\)/);
+    const viaConfig = detectArchitecture({ tensors: ck.tensors, config: timmConfig });
+    expect(viaConfig.family).toBe('timm vit_small_patch8_32');
+    expect(viaConfig.architecture).toMatchObject({ template: 'vit', heads: 6, pool: 'avg' });
+    // the checkpoint has `norm` and no `fc_norm`: the expansion follows it, average pooling after the final norm
+    const avg = detectArchitecture({ tensors: ck.tensors, config: { ...timmConfig, num_heads: 4 } }).architecture;
+    expect(buildGraph(avg, checkpointShapes(ck)).nodes.map((n) => n.layer.type).slice(-3)).toEqual(['layernorm', 'tokenpool', 'linear']);
     await ck.close();
     expect(detectTimmVit(t, { heads: 6, pool: 'avg' })!.architecture).toMatchObject({ heads: 6, pool: 'avg' });
   });
@@ -90,14 +95,27 @@ describe('Vision Transformers: detected as the vit template, merged once the tem
   it('Hugging Face ViTForImageClassification: config.json gives heads, eps and size', async () => {
     const ck = await openFixture('hf_vit');
     const d = detectHfVit(new Names(ck.tensors), { heads: 2, eps: 1e-12, input: [3, 32, 32] })!;
-    expect(d.architecture).toEqual({ template: 'vit', input: [3, 32, 32], patch: 8, dim: 64, depth: 2, heads: 2, mlpHidden: 128, classes: 10, pool: 'cls', eps: 1e-12, naming: 'hf' });
-    // through detectArchitecture: not_supported_yet while the schema has no vit template, else the same answer
-    const vitSupported = Architecture.safeParse(d.architecture).success;
-    const result = errorOf(() => detectArchitecture({ tensors: ck.tensors, config: ck.config }));
-    if (vitSupported) expect(result).toBe('no error');
-    else expect(result).toMatch(/^not_supported_yet: detected Hugging Face ViTForImageClassification \(\{"template":"vit",.*"heads":2.*\}\), but basin does not merge transformers yet/);
+    expect(d.architecture).toEqual({ template: 'vit', input: [3, 32, 32], patch: 8, dim: 64, depth: 2, heads: 2, mlpHidden: 128, classes: 10, pool: 'token', eps: 1e-12, naming: 'hf' });
+    expect(detectArchitecture({ tensors: ck.tensors, config: ck.config })).toMatchObject({ architecture: d.architecture, source: 'config.json' });
     await ck.close();
   });
+
+  for (const fixtureName of ['timm_vit_tiny.safetensors', 'hf_vit']) {
+    it(`${fixtureName}: the detected architecture's logits are PyTorch's (make_checkpoints.py's forward pass from timm's and transformers' sources), on both engines`, async () => {
+      const ck = await openFixture(fixtureName);
+      try {
+        const { architecture } = detectArchitecture({ tensors: ck.tensors, config: ck.config });
+        const { x, y } = await expectedOutputs(fixtureName.replace('.safetensors', ''));
+        expect(maxRelDiff(await basinLogits(ck, architecture, x), y.data)).toBeLessThan(2e-5);
+        const graph = buildGraph(architecture, checkpointShapes(ck));
+        const data: Dataset = { x: x.data, y: new Int32Array(x.shape[0]), n: x.shape[0], sampleShape: x.shape.slice(1), name: fixtureName, classes: 10 };
+        const ort = await ortEngine({ threads: 1, memoryMB: 64 });
+        expect(maxRelDiff(await ort.logits(graph, await loadState(ck, architecture), data), y.data)).toBeLessThan(2e-5);
+      } finally {
+        await ck.close();
+      }
+    });
+  }
 });
 
 describe('what is not detected is a named error asking for architecture', () => {

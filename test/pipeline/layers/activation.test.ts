@@ -29,6 +29,15 @@ describe('relu, gelu, identity', () => {
     expect(elementwise('identity')).toEqual(x);
   });
 
+  it('gelu approximate "tanh": x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), within 1e-3 of the exact form', () => {
+    const g = net([x.length], [{ type: 'gelu', approximate: 'tanh' }]);
+    const tanhForm = x.map((v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3))));
+    const got = run(g, stateOf(g), x, 1).data;
+    expectClose(got, tanhForm, 1e-5);
+    expect(got).not.toEqual(elementwise('gelu'));
+    got.forEach((v, i) => expect(Math.abs(v - 0.5 * x[i] * (1 + erf(x[i] / Math.SQRT2)))).toBeLessThan(1e-3));
+  });
+
   it('shape, parameters and permutation role: shape and space pass through, nothing to initialise', () => {
     const layers = [{ type: 'linear', name: 'fc1', out: 3 }, { type: 'relu' }, { type: 'identity' }, { type: 'gelu' }, { type: 'linear', name: 'fc2', out: 2 }];
     const g = net([4], layers);

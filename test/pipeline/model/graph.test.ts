@@ -53,7 +53,7 @@ describe('buildGraph: every validation error, with its code and a message naming
     fails(graph([{ type: 'relu', id: 'input' }]), 'bad_graph', /duplicate layer id "input"/);
     fails(graph([{ type: 'relu', inputs: ['later'] }, { type: 'linear', name: 'later', out: 2 }]), 'bad_graph', /^layer "#0": input "later" is not an earlier layer$/);
     fails(graph([{ type: 'relu', id: 'a' }, { type: 'linear', name: 'fc', out: 2, inputs: ['a', 'input'] }]), 'bad_graph', /^layer "fc" \(linear\) takes exactly one input$/);
-    fails(map([{ type: 'linear', name: 'fc', out: 2 }]), 'bad_graph', /input has shape \[2, 4, 4\]; a linear layer needs a flat input \(add a flatten layer\)$/);
+    fails(map([{ type: 'linear', name: 'fc', out: 2 }]), 'bad_graph', /input has shape \[2, 4, 4\]; a linear layer needs flat features or tokens \(add a flatten layer\)$/);
     fails(graph([{ type: 'conv2d', name: 'c', out: 2, kernel: 3 }]), 'bad_graph', /^layer "c" \(conv2d\): input has shape \[4\]; conv2d needs \[C, H, W\]$/);
     fails(map([{ type: 'conv2d', name: 'c', out: 2, kernel: 5 }, { type: 'flatten' }]), 'bad_graph', /input \[2, 4, 4\] is too small for a 5x5 kernel$/);
     fails(graph([{ type: 'maxpool', kernel: 2 }]), 'bad_graph', /^layer "#0" \(maxpool\): needs a \[C, H, W\] input, got \[4\]$/);

@@ -6,8 +6,9 @@ import { sizeOf } from '../../../src/pipeline/layers/shape.ts';
 import { initState } from '../../../src/pipeline/model/init.ts';
 import { inferPermutationSpec, describeAxis } from '../../../src/pipeline/model/permspec.ts';
 import { applyPermutations } from '../../../src/pipeline/align/permute.ts';
+import { randomSpecPermutations } from '../../../src/pipeline/align/blocks.ts';
 import { forward, inputTensor, loadModel } from '../../../src/pipeline/model/forward.ts';
-import { gaussian, mulberry32, randomPermutation } from '../../../src/pipeline/random.ts';
+import { gaussian, mulberry32 } from '../../../src/pipeline/random.ts';
 import type { StateDict } from '../../../src/pipeline/model/tensor.ts';
 
 /** Every per-channel tensor perturbed, so BN statistics and biases are far from their neutral init (weights are random already). */
@@ -63,6 +64,27 @@ const cases: [string, Record<string, unknown>, number][] = [
   ['resnet20 none tfjs', { template: 'resnet20', layout: 'tfjs', input: [8, 8, 3], width: 0.25, blocks: 1, norm: 'none', classes: 4 }, 6],
   ['resnet18', { template: 'resnet18', input: [3, 32, 32], classes: 5 }, 12],
   ['hand-written residual graph', residualGraph, 3],
+  // per block: q/k, v and the MLP hidden units; plus the stream
+  ['vit timm, class token', { template: 'vit', input: [2, 8, 8], patch: 4, dim: 12, depth: 2, heads: 3, mlpHidden: 10, classes: 4 }, 7],
+  ['vit timm, avg pool (fc_norm)', { template: 'vit', input: [2, 8, 8], patch: 4, dim: 12, depth: 2, heads: 3, mlpHidden: 10, classes: 4, pool: 'avg' }, 7],
+  ['vit hf, class token', { template: 'vit', input: [1, 8, 12], patch: 4, dim: 8, depth: 2, heads: 2, classes: 3, naming: 'hf' }, 7],
+  ['vit hf, avg pool', { template: 'vit', input: [1, 8, 12], patch: 4, dim: 8, depth: 1, heads: 4, classes: 3, naming: 'hf', pool: 'avg' }, 4],
+  ['hand-written causal transformer, tanh gelu', {
+    layout: 'pytorch', input: [3, 1, 6],
+    layers: [
+      { type: 'patchembed', name: 'embed', patch: 1, out: 8 },
+      { type: 'posembed', name: 'pos', id: 's0' },
+      { type: 'layernorm', name: 'ln1' },
+      { type: 'attention', name: 'attn', heads: 2, causal: true, qkv: 'separate', names: { q: 'q', k: 'k', v: 'v', proj: 'o' } },
+      { type: 'add', inputs: ['attn', 's0'], id: 's1' },
+      { type: 'linear', name: 'up', out: 5 },
+      { type: 'gelu', approximate: 'tanh' },
+      { type: 'linear', name: 'down', out: 8, id: 'mlp' },
+      { type: 'add', inputs: ['mlp', 's1'] },
+      { type: 'tokenpool', pool: 'avg' },
+      { type: 'linear', name: 'head', out: 3 },
+    ],
+  }, 4],
 ];
 
 beforeAll(async () => { await tf.setBackend('cpu'); });
@@ -75,7 +97,8 @@ describe('inferred permutation spec', () => {
       expect(spec.spaces.length).toBe(spaces);
       const state = jitter(initState(graph, 1), 2);
       const rand = mulberry32(3);
-      const perms = spec.spaces.map((s) => randomPermutation(s.size, rand));
+      // block-tied spaces (attention heads) get permutations that respect their blocks
+      const perms = randomSpecPermutations(spec, rand);
       const permuted = applyPermutations(state, spec, perms);
       // the permutation must really move weights, or the check below proves nothing
       const moved = [...state].filter(([k, t]) => t.kind === 'float' && (permuted.get(k) as typeof t).data.some((v, i) => v !== t.data[i]));

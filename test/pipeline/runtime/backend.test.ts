@@ -154,6 +154,15 @@ describe('wasm kernel fixes agree with the cpu backend', () => {
     });
   }
 
+  it('many small batched products (attention heads: q k^T, weights x v) and their gradients', async () => {
+    const [r, g] = await onBoth(() => {
+      const [q, k, v] = [rnd([6, 4, 17, 16], 30), rnd([6, 4, 17, 16], 31), rnd([6, 4, 17, 16], 32)];
+      const attend = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) => tf.matMul(tf.softmax(tf.matMul(qq, kk, false, true)), vv);
+      return [attend(q, k, v), ...tf.grads((qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor) => tf.sum(tf.square(attend(qq, kk, vv))))([q, k, v])];
+    });
+    close(r, g);
+  });
+
   it('transposed matMul is bit-identical to the untransposed kernel on transposed inputs', () => {
     const [x, y] = tf.tidy(() => {
       const a = rnd([33, 17], 7);

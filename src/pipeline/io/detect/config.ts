@@ -26,7 +26,7 @@ export function timmHints(c: Record<string, unknown>): VitHints {
     family: `timm ${name}`,
     heads: num(c.num_heads) ?? (size ? TIMM_VIT_HEADS[size] : undefined),
     input: input?.length === 3 ? input : undefined,
-    pool: c.global_pool === 'avg' ? 'avg' : c.global_pool === 'token' ? 'cls' : undefined,
+    pool: c.global_pool === 'avg' || c.global_pool === 'token' ? c.global_pool : undefined,
   };
 }
 

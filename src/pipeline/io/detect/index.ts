@@ -65,18 +65,10 @@ function detect(input: DetectInput, hints: DetectHints): Detection {
   return found;
 }
 
-/**
- * Detect, then check the answer against the request schema: a template basin does not have yet (the
- * `vit` template before the transformer layer kinds land) is `not_supported_yet`, naming what was found.
- */
+/** Detect, then check the answer against the request schema (a detector's slip is named, never merged). */
 export function detectArchitecture(input: DetectInput, hints: DetectHints = {}): Detection {
   const d = detect(input, hints);
   const parsed = Architecture.safeParse(d.architecture);
-  if (!parsed.success) {
-    if (d.architecture.template === 'vit') {
-      throw new CheckpointError('not_supported_yet', `detected ${d.family} (${JSON.stringify(d.architecture)}), but basin does not merge transformers yet: the vit template and its layer kinds are not in this version`);
-    }
-    throw notDetected(`detected ${d.family}, but its description does not validate (${parsed.error.issues[0]?.message})`);
-  }
+  if (!parsed.success) throw notDetected(`detected ${d.family}, but its description does not validate (${parsed.error.issues[0]?.message})`);
   return d;
 }

@@ -11,7 +11,8 @@ import { Names, notDetected, type Detection } from './types.ts';
 export interface VitHints {
   heads?: number;
   input?: number[];
-  pool?: 'cls' | 'avg';
+  /** as the template says it: the class token ('token', timm's global_pool "token") or the mean of the patch tokens */
+  pool?: 'token' | 'avg';
   eps?: number;
   /** a name for the report, e.g. the timm model name */
   family?: string;
@@ -41,7 +42,7 @@ export function detectTimmVit(t: Names, hints: VitHints = {}): Detection | undef
   const head = t.shape('head.weight');
   if (!head) throw notDetected('a timm ViT without a classifier head (head.weight)');
   const cls = t.has('cls_token');
-  const pool = hints.pool ?? (t.has('fc_norm.weight') || !cls ? 'avg' : 'cls');
+  const pool = hints.pool ?? (t.has('fc_norm.weight') || !cls ? 'avg' : 'token');
   return {
     architecture: {
       template: 'vit', input: gridInput(t.shape('pos_embed'), cls ? 1 : 0, channels, patch, hints), patch, dim,
@@ -64,7 +65,7 @@ export function detectHfVit(t: Names, hints: VitHints = {}): Detection | undefin
     architecture: {
       template: 'vit', input: gridInput(t.shape(`${HF}position_embeddings`), 1, channels, patch, hints), patch, dim,
       depth: t.indices('vit.encoder.layer.').length, heads: headsOf(dim, hints, notes), mlpHidden: t.shape('vit.encoder.layer.0.intermediate.dense.weight')![0],
-      classes: head[0], pool: 'cls', eps: hints.eps ?? 1e-12, naming: 'hf',
+      classes: head[0], pool: 'token', eps: hints.eps ?? 1e-12, naming: 'hf',
     },
     source: 'tensor names', family: hints.family ?? 'Hugging Face ViTForImageClassification', notes,
   };
