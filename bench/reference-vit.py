@@ -17,7 +17,6 @@ DATA holds x [N, C, H, W], y [N] and basin's logits of A [N, K]; CONFIG holds he
 alphas, seed and basin's permutations (per space: its tensor axes and its permutation).
 """
 import json
-import struct
 import sys
 
 import numpy as np
@@ -25,21 +24,11 @@ import torch
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
-DTYPES = {'F32': np.float32, 'I64': np.int64, 'I32': np.int32, 'U8': np.uint8}
+from reference_common import load as load_stored
 
 
 def load(path):
-    with open(path, 'rb') as f:
-        n = struct.unpack('<Q', f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    out = {}
-    for name, e in header.items():
-        if name == '__metadata__':
-            continue
-        b, end = e['data_offsets']
-        out[name] = torch.from_numpy(np.frombuffer(data[b:end], dtype=DTYPES[e['dtype']]).reshape(e['shape']).copy())
-    return out
+    return {name: torch.from_numpy(t) for name, t in load_stored(path, float64=False).items()}
 
 
 def depth_of(w):

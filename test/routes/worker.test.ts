@@ -149,7 +149,7 @@ describe('the Worker under wrangler dev (workerd)', () => {
     expect(res.status).toBe(422);
     expect(p.code).toBe('input_refused');
     expect(p.errors.map((e) => e.path).sort()).toEqual(models.slice(0, -1).map((_, i) => `models.${i}.url`).sort());
-    expect(files.requests).toEqual(expect.arrayContaining(['HEAD /model.safetensors', `HEAD /redirect?to=${encodeURIComponent(inside[0])}`]));
+    expect(files.requests).toEqual(expect.arrayContaining(['GET /model.safetensors', `GET /redirect?to=${encodeURIComponent(inside[0])}`]));
     expect(internal.connections).toBe(0);
   });
 });
