@@ -11,8 +11,12 @@ or from a shell, for a module built by a function that takes no arguments:
 
 Covered: Sequential MLPs, VGG-style conv nets, ResNets with BatchNorm and residual adds (any
 nn.Module whose forward uses these layers and +, flatten, view/reshape to (N, -1), global average
-pooling). Every layer name in the JSON is the module's state_dict prefix, so the file saved from the
-same module loads without renaming. A module basin cannot express is an error naming it.
+pooling), and timm-style Vision Transformers: timm's `PatchEmbed` and `Attention` blocks are kept
+whole, a class token concatenated before the patch tokens, a position embedding added to them,
+LayerNorm / Linear / GELU on tokens, and the class token (`x[:, 0]`) or the mean of the patch
+tokens (`x[:, k:].mean(1)`) as the pooled features. Every layer name in the JSON is the module's
+state_dict prefix, so the file saved from the same module loads without renaming. A module basin
+cannot express is an error naming it.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import json
 import operator
 import struct
 import sys
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -40,10 +44,6 @@ Converter = Callable[[str, Any], Optional[Layer]]
 
 class UnsupportedModel(ValueError):
     """The model uses something basin's layer kinds cannot express (the message names it)."""
-
-
-class NotSupportedYet(UnsupportedModel):
-    """A part basin will express once its layer kinds exist (transformer blocks)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -136,10 +136,14 @@ def _groupnorm(name: str, m: nn.GroupNorm) -> Layer:
     return {"type": "layernorm", "name": name, "eps": m.eps}
 
 
+def _gelu_layer(approximate: Any) -> Layer:
+    if approximate not in ("none", "tanh"):
+        raise UnsupportedModel(f"GELU(approximate={approximate!r}) is not supported")
+    return {"type": "gelu", "approximate": "tanh"} if approximate == "tanh" else {"type": "gelu"}
+
+
 def _gelu(name: str, m: nn.GELU) -> Layer:
-    if getattr(m, "approximate", "none") != "none":
-        raise UnsupportedModel(f"{name}: GELU(approximate='tanh') is not supported")
-    return {"type": "gelu"}
+    return _gelu_layer(getattr(m, "approximate", "none"))
 
 
 def _pool(kind: str) -> Converter:
@@ -174,9 +178,33 @@ def _passthrough(name: str, m: nn.Module) -> None:
     return None
 
 
-def _transformer(name: str, m: nn.Module) -> Layer:
-    raise NotSupportedYet(
-        f"{name} ({type(m).__name__}): transformer blocks need basin's transformer layer kinds, which this version does not have yet")
+def _timm_patch_embed(name: str, m: nn.Module) -> Layer:
+    """timm's PatchEmbed: a conv whose kernel and stride are the patch size, flattened to tokens."""
+    proj = getattr(m, "proj", None)
+    if not isinstance(proj, nn.Conv2d) or not isinstance(getattr(m, "norm", nn.Identity()), nn.Identity) or not getattr(m, "flatten", True):
+        raise UnsupportedModel(f"{name} ({type(m).__name__}): basin reads a patch embedding with a `proj` Conv2d, no norm, flattened to tokens")
+    patch = _square(proj.kernel_size, f"{name}.proj: kernel")
+    if _square(proj.stride, f"{name}.proj: stride") != patch or _square(proj.padding, f"{name}.proj: padding") != 0 or proj.groups != 1:
+        raise UnsupportedModel(f"{name}.proj: a patch embedding's stride must equal its kernel, without padding or groups")
+    return {"type": "patchembed", "name": f"{name}.proj", "patch": patch, "out": proj.out_channels, "bias": proj.bias is not None}
+
+
+def _timm_attention(name: str, m: nn.Module) -> Layer:
+    """timm's Attention: one fused `qkv` Linear (rows q, k, v, head-major), `proj`, `num_heads`."""
+    qkv, proj, heads = getattr(m, "qkv", None), getattr(m, "proj", None), getattr(m, "num_heads", None)
+    if not isinstance(qkv, nn.Linear) or not isinstance(proj, nn.Linear) or not isinstance(heads, int):
+        raise UnsupportedModel(f"{name} ({type(m).__name__}): basin reads timm's Attention (qkv and proj Linears, num_heads)")
+    for extra in ("q_norm", "k_norm", "norm"):
+        if not isinstance(getattr(m, extra, nn.Identity()), nn.Identity):
+            raise UnsupportedModel(f"{name}.{extra}: attention with normalised queries, keys or outputs is not a layer kind basin has")
+    return {"type": "attention", "name": name, "heads": heads, "qkv": "fused",
+            "qkvBias": qkv.bias is not None, "projBias": proj.bias is not None}
+
+
+def _unsupported_transformer(name: str, m: nn.Module) -> Layer:
+    raise UnsupportedModel(
+        f"{name} ({type(m).__name__}): basin's attention reads timm's Attention (a fused qkv Linear and proj); "
+        "for a Hugging Face ViT, save it with save_pretrained and give basin the folder (its config.json describes it)")
 
 
 #: leaf module type -> converter(name, module) -> layer dict (or None: the module passes its input through)
@@ -196,13 +224,13 @@ MODULES: Dict[type, Converter] = {
     nn.Identity: _passthrough,
     nn.Dropout: _passthrough,
     nn.Dropout2d: _passthrough,
-    nn.MultiheadAttention: _transformer,
+    nn.MultiheadAttention: _unsupported_transformer,
 }
 
-#: class names of blocks that are kept whole while tracing (timm's and Hugging Face's transformer
-#: parts); their converters raise NotSupportedYet until basin has the transformer layer kinds
-BLOCKS: Dict[str, Converter] = {"Attention": _transformer, "PatchEmbed": _transformer, "ViTEmbeddings": _transformer,
-          "ViTSelfAttention": _transformer, "TransformerEncoderLayer": _transformer}
+#: class names of blocks kept whole while tracing: timm's transformer parts, and the ones basin
+#: refuses by name (Hugging Face's ViT modules, torch's own encoder layer)
+BLOCKS: Dict[str, Converter] = {"Attention": _timm_attention, "PatchEmbed": _timm_patch_embed, "DropPath": _passthrough, "ViTEmbeddings": _unsupported_transformer,
+          "ViTSelfAttention": _unsupported_transformer, "TransformerEncoderLayer": _unsupported_transformer}
 
 
 def _converter(m: nn.Module) -> Optional[Converter]:
@@ -237,8 +265,8 @@ def export_architecture(model: nn.Module, input_shape: Sequence[int]) -> Dict[st
         raise UnsupportedModel(f"input shape {tuple(dims)}: basin takes (C, H, W) images or (D,) vectors")
     modules = dict(model.named_modules())
     for name, m in modules.items():
-        if _converter(m) is _transformer:
-            _transformer(name or type(model).__name__, m)  # before tracing: say what is missing, not where tracing stops
+        if _converter(m) is _unsupported_transformer:
+            _unsupported_transformer(name or type(model).__name__, m)  # before tracing: say what is refused, not where tracing stops
     graph = _Tracer().trace(model)
     layers: List[Layer] = []
     ids: Dict[Node, str] = {}  # fx node -> basin layer id ('input' for the placeholder)
@@ -246,10 +274,27 @@ def export_architecture(model: nn.Module, input_shape: Sequence[int]) -> Dict[st
     last = "input"
     output: Optional[str] = None
 
+    params: Dict[Node, str] = {}  # get_attr of a parameter (and its .expand): a class token or position embedding
+    token_slices: Dict[Node, Tuple[str, int]] = {}  # x[:, k:] -> (x's id, k), awaiting its .mean(1)
+
     def id_for(node: Any) -> str:
+        if node in params:
+            raise UnsupportedModel(
+                f"{node.format_node()}: forward reads the parameter {params[node]} directly; basin reads one only as a class token "
+                "(torch.cat([token.expand(len(x), -1, -1), x], dim=1)) or a position embedding (x + pos_embed)")
         if node not in ids:
             raise UnsupportedModel(f"{node.format_node()}: its input is not something basin computes")
         return ids[node]
+
+    def token_index(index: Any) -> Optional[Tuple[str, int]]:
+        """x[:, 0] -> ('token', 0); x[:, k:] -> ('from', k); anything else None."""
+        if not isinstance(index, tuple) or len(index) != 2 or index[0] != slice(None):
+            return None
+        if isinstance(index[1], int) and index[1] == 0:
+            return ("token", 0)
+        if isinstance(index[1], slice) and index[1].stop is None and index[1].step is None and isinstance(index[1].start or 0, int):
+            return ("from", index[1].start or 0)
+        return None
 
     def emit(node: Node, layer: Optional[Layer], inputs: List[str]) -> None:
         nonlocal last
@@ -283,7 +328,27 @@ def export_architecture(model: nn.Module, input_shape: Sequence[int]) -> Dict[st
             emit(node, convert(str(node.target), m), [id_for(tensor_args[0])])
         elif node.op == "call_function":
             fn = node.target
-            if fn in (operator.add, torch.add, operator.iadd):
+            if fn in (operator.add, torch.add, operator.iadd) and len(tensor_args) == 2 and sum(a in params for a in tensor_args) == 1:
+                pos, x = (tensor_args[0], tensor_args[1]) if tensor_args[0] in params else (tensor_args[1], tensor_args[0])
+                emit(node, {"type": "posembed", "name": params[pos]}, [id_for(x)])
+            elif fn is torch.cat:
+                parts = node.args[0]
+                dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+                if not isinstance(parts, (list, tuple)) or dim != 1 or not all(isinstance(a, Node) and a in params for a in parts[:-1]) or parts[-1] in params:
+                    raise UnsupportedModel(f"{node.format_node()}: basin concatenates only learned tokens before the sequence (torch.cat([cls_token, x], dim=1))")
+                src = id_for(parts[-1])
+                for tok in reversed(parts[:-1]):  # each clstoken puts its tokens first: the last one in the list goes in first
+                    emit(node, {"type": "clstoken", "name": params[tok]}, [src])
+                    src = ids[node]
+            elif fn is operator.getitem and node.args[0] in ids and (picked := token_index(node.args[1])) is not None:
+                how, k = picked
+                if how == "token":
+                    emit(node, {"type": "tokenpool", "pool": "token"}, [id_for(node.args[0])])
+                else:
+                    token_slices[node] = (id_for(node.args[0]), k)
+            elif fn is F.gelu:
+                emit(node, _gelu_layer(node.kwargs.get("approximate", "none")), [id_for(tensor_args[0])])
+            elif fn in (operator.add, torch.add, operator.iadd):
                 if len(tensor_args) != 2 or node.kwargs:
                     raise UnsupportedModel(f"{node.format_node()}: only the sum of two tensors is supported")
                 emit(node, {"type": "add"}, [id_for(a) for a in tensor_args])
@@ -304,6 +369,15 @@ def export_architecture(model: nn.Module, input_shape: Sequence[int]) -> Dict[st
         elif node.op == "call_method":
             if node.target in ("size", "dim"):
                 continue  # feeds a view/reshape below
+            if node.target == "expand" and node.args[0] in params:
+                params[node] = params[node.args[0]]  # cls_token.expand(N, -1, -1): the same tokens for every sample
+                continue
+            if node.target == "mean" and node.args[0] in token_slices:
+                if tuple(node.args[1:2] or [node.kwargs.get("dim")])[0] not in (1, (1,), [1]):
+                    raise UnsupportedModel(f"{node.format_node()}: tokens are averaged over dim 1")
+                src, k = token_slices[node.args[0]]
+                emit(node, {"type": "tokenpool", "pool": "avg", "skip": k}, [src])
+                continue
             src = id_for(node.args[0])
             if node.target in ("relu", "relu_"):
                 emit(node, {"type": "relu"}, [src])
@@ -313,6 +387,8 @@ def export_architecture(model: nn.Module, input_shape: Sequence[int]) -> Dict[st
                 emit(node, {"type": "flatten"}, [src])
             elif node.target == "mean" and tuple(node.args[1:2] or [node.kwargs.get("dim")])[0] in ((2, 3), [2, 3], (-2, -1), [-2, -1]):
                 emit(node, {"type": "globalavgpool"}, [src])
+            elif node.target == "mean" and tuple(node.args[1:2] or [node.kwargs.get("dim")])[0] in (1, (1,), [1]):
+                emit(node, {"type": "tokenpool", "pool": "avg"}, [src])  # the mean of every token
             else:
                 raise UnsupportedModel(f"{node.format_node()}: the method .{node.target}() is not a layer kind basin has")
         elif node.op == "output":
@@ -321,7 +397,7 @@ def export_architecture(model: nn.Module, input_shape: Sequence[int]) -> Dict[st
                 raise UnsupportedModel("forward must return one tensor (the logits)")
             output = id_for(out)
         elif node.op == "get_attr":
-            raise UnsupportedModel(f"{node.target}: forward reads a parameter directly; basin needs it inside a layer module")
+            params[node] = str(node.target)  # used as a class token or a position embedding above, refused anywhere else
     if not layers:
         raise UnsupportedModel("the model has no layers basin reads")
     arch: Dict[str, Any] = {"layout": "pytorch", "input": dims, "layers": layers}
@@ -345,7 +421,7 @@ def _main(argv: Optional[List[str]] = None) -> int:
     try:
         arch = export_architecture(model, [int(d) for d in a.input.replace("x", ",").split(",")])
     except UnsupportedModel as e:
-        print(f"{'not_supported_yet' if isinstance(e, NotSupportedYet) else 'unsupported_model'}: {e}", file=sys.stderr)
+        print(f"unsupported_model: {e}", file=sys.stderr)
         return 2
     text = json.dumps(arch, indent=1)
     if a.out == "-":
