@@ -254,7 +254,7 @@ def _flat_view(node: Node) -> bool:
 
 
 _FUNCTIONS: Dict[Any, str] = {
-    F.relu: "relu", torch.relu: "relu", F.gelu: "gelu",
+    F.relu: "relu", torch.relu: "relu",
 }
 
 

@@ -591,11 +591,23 @@ export function safetensorsChunks(tensors: TensorInput, metadata?: Record<string
  */
 export function encodeSafetensors(tensors: TensorInput, metadata?: Record<string, string>): Uint8Array {
   const { bytes, chunks } = safetensorsChunks(tensors, metadata);
-  const out = new Uint8Array(bytes);
+  return concatBytes(chunks, bytes);
+}
+
+/**
+ * The parts one after another in one buffer. Given their summed length (`total`), parts are copied
+ * as the iterable yields them, so a lazy one (safetensorsChunks) is never held whole.
+ */
+export function concatBytes(parts: Iterable<Uint8Array>, total?: number): Uint8Array {
+  if (total === undefined) {
+    const list = [...parts];
+    return concatBytes(list, list.reduce((n, p) => n + p.length, 0));
+  }
+  const out = new Uint8Array(total);
   let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
   }
   return out;
 }

@@ -4,7 +4,7 @@
  * order. Quantized weights (uint8 / uint16 with scale and min, or float16) are dequantized on read.
  */
 import { numel, type DType, type HostTensor } from '../model/tensor.ts';
-import { decodeTensor, type ByteSource } from './safetensors.ts';
+import { concatBytes, decodeTensor, type ByteSource } from './safetensors.ts';
 import { CheckpointError } from './errors.ts';
 import type { FileTree } from './fileTree.ts';
 import type { Checkpoint, CheckpointTensor } from './checkpointTypes.ts';
@@ -54,13 +54,6 @@ function concatRead(shards: ByteSource[], offset: number, length: number): Promi
     base += s.size;
   }
   return Promise.all(parts).then((ps) => (ps.length === 1 ? ps[0] : concatBytes(ps)));
-}
-
-function concatBytes(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) { out.set(p, at); at += p.length; }
-  return out;
 }
 
 function dequantize(spec: WeightSpec, bytes: Uint8Array): HostTensor {

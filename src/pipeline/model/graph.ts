@@ -14,6 +14,8 @@ export interface GraphNode {
   kind: LayerKind;
   /** node ids; 'input' is the network input */
   inputs: string[];
+  /** the shapes of `inputs`, in order */
+  inputShapes: FeatureShape[];
   shape: FeatureShape;
   /** the parameters it reads, by role, in the order its kind declared them */
   params: Record<string, NodeParam>;
@@ -86,10 +88,11 @@ export function buildGraph(architecture: unknown, shapes?: TensorShapes): ModelG
     const params: GraphNode['params'] = {};
     // an empty suffix is a parameter saved under the layer's own name (an nn.Parameter: cls_token)
     const tensorName = (suffix: string) => (suffix ? `${layer.name}${sep}${suffix}` : `${layer.name}`);
+    const inputShapes = inputs.map(shapeOf);
     const ctx: InferContext<Layer> = {
       layer,
       layout,
-      inputs: inputs.map(shapeOf),
+      inputs: inputShapes,
       tensorName,
       checkpointShape(suffix) {
         if (!shapes) return undefined;
@@ -115,7 +118,7 @@ export function buildGraph(architecture: unknown, shapes?: TensorShapes): ModelG
         throw new ModelError(code, `${where}: ${message}`);
       },
     };
-    const node: GraphNode = { id, index, layer, kind, inputs, shape: kind.infer(ctx), params };
+    const node: GraphNode = { id, index, layer, kind, inputs, inputShapes, shape: kind.infer(ctx), params };
     nodes.push(node);
     byId.set(id, node);
   });

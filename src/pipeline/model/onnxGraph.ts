@@ -55,13 +55,12 @@ export const paramInput = (prefix: string, tensor: string): string => `${prefix}
 export function emitNodes(b: OnnxBuilder, graph: ModelGraph, x: string, options: EmitOptions = {}): Map<string, string> {
   const prefix = options.prefix ?? '';
   const values = new Map<string, string>([['input', x]]);
-  const shapeOf = (id: string) => (id === 'input' ? graph.input : graph.byId.get(id)!.shape);
   for (const node of graph.nodes) {
     const ctx: OnnxContext<GraphNode['layer']> = {
       layer: node.layer,
       layout: graph.layout,
       inputs: node.inputs.map((id) => values.get(id)!),
-      inputShapes: node.inputs.map(shapeOf),
+      inputShapes: node.inputShapes,
       shape: node.shape,
       param: (role) => {
         const p = node.params[role];

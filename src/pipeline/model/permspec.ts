@@ -70,7 +70,6 @@ export function inferPermutationSpec(graph: ModelGraph): PermSpec {
   const input = open(featuresOf(graph.input));
   const place = new Map<string, Placement>();
   const placeOf = (id: string): Placement => (id === 'input' ? input : place.get(id)!);
-  const shapeOf = (id: string) => (id === 'input' ? graph.input : graph.byId.get(id)!.shape);
   const acts: { tensor: string; axis: number; placement: Placement; offset?: number }[] = [];
   const blocks: { spaces: Placement[]; groups: number; groupSize: number }[] = [];
   const inners: { node: string; key: string; placement: Placement }[] = [];
@@ -80,7 +79,7 @@ export function inferPermutationSpec(graph: ModelGraph): PermSpec {
       layer: node.layer,
       layout: graph.layout,
       inputs: node.inputs.map(placeOf),
-      inputShapes: node.inputs.map(shapeOf),
+      inputShapes: node.inputShapes,
       shape: node.shape,
       has: (role) => Object.hasOwn(node.params, role),
       open,

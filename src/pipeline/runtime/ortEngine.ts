@@ -1,7 +1,7 @@
 import type * as Ort from 'onnxruntime-node';
 import { batches, type Dataset } from '../io/datasets.ts';
 import { engineDims, featuresOf, onnxDims, positionsOf, sizeOf, type FeatureShape } from '../layers/shape.ts';
-import type { GraphNode, ModelGraph } from '../model/graph.ts';
+import type { ModelGraph } from '../model/graph.ts';
 import { OnnxBuilder } from '../model/onnxBuilder.ts';
 import { BATCH, DATA_INPUT, dataInput, emitNodes, logitsDims, type OnnxWrapper } from '../model/onnxGraph.ts';
 import type { StateDict } from '../model/tensor.ts';
@@ -157,7 +157,7 @@ export async function ortEngine(options: OrtEngineOptions): Promise<ForwardEngin
       const bns = graph.nodes.filter((n) => n.kind.runningStats);
       const s = await session(graph, 'batchstats', () => compile(graph, (b) => new Map(bns.map((n) => [n.id, batchStatsWrapper(b)]))));
       // the statistics are of each BatchNorm's input
-      const { acc, add } = accumulate(bns.map((n) => n.id), (id) => inputShape(graph, graph.byId.get(id)!));
+      const { acc, add } = accumulate(bns.map((n) => n.id), (id) => graph.byId.get(id)!.inputShapes[0]);
       await stream(s, graph, data, batchFor(graph, data, 'whole'), feedsFor(s, { '': state }), add, signal);
       return acc;
     },
@@ -220,11 +220,6 @@ const batchStatsWrapper = (b: OnnxBuilder): OnnxWrapper => ({ node, ctx }) => {
   return node.kind.runningStats!.onnxWithBatchStats(ctx, stats);
 };
 
-function inputShape(graph: ModelGraph, node: GraphNode): FeatureShape {
-  const src = node.inputs[0];
-  return src === 'input' ? graph.input : graph.byId.get(src)!.shape;
-}
-
 /**
  * Two models on the same batch in one graph (parameters 'a/...' and 'b/...'); per tap (a node's
  * output, or an inner activation its kind shows) the sums Pearson's correlation needs, each
@@ -280,8 +275,7 @@ export function bytesPerSample(graph: ModelGraph): number {
   let peak = 0;
   for (const node of graph.nodes) {
     live.set(node.id, sizeOf(node.shape));
-    const inputShapes = node.inputs.map((id) => (id === 'input' ? graph.input : graph.byId.get(id)!.shape));
-    const scratch = node.kind.scratch?.({ layer: node.layer, inputShapes, shape: node.shape }) ?? 0;
+    const scratch = node.kind.scratch?.({ layer: node.layer, inputShapes: node.inputShapes, shape: node.shape }) ?? 0;
     peak = Math.max(peak, [...live.values()].reduce((a, v) => a + v, 0) + scratch);
     for (const src of node.inputs) if (lastUse.get(src) === node.index && src !== 'input') live.delete(src);
   }
