@@ -28,7 +28,7 @@ export async function postWebhook(outbound: Outbound, url: string, headers: Reco
  * the transaction that ends its job, so it exists exactly when that status has committed. Any runner
  * takes due rows (for a lease of a few timeouts, so one that dies mid-send lets them come due again:
  * at least once), signs with the tenant's secret, retries on any non-2xx answer or network error
- * with exponential backoff and full jitter, and logs every attempt on the job. A receiver the
+ * with exponential backoff (jitter x0.5-1.5), and logs every attempt on the job. A receiver the
  * outbound guard refuses is logged (`webhook_target_refused`) and not tried again.
  */
 export class WebhookSender {
